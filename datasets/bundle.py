@@ -4,14 +4,14 @@ Public and hidden parts live in separate trees under the data root so that the w
 the public tree alone::
 
     public/<benchmark>/<task>/task.json
-    public/<benchmark>/<task>/<split>/images.npy            (test splits: only when test images are public)
+    public/<benchmark>/<task>/<split>/images.npy    (test splits: only with public test images)
     public/<benchmark>/<task>/<split>/image_ids.npy
     public/<benchmark>/<task>/{train,val}/labels.npy
     public/<benchmark>/<task>/{train,val}/patient_ids.npy
     public/<benchmark>/<task>/protocols/1k/{train800,val200}.npy
     hidden/<benchmark>/<task>/{test_id,test_ood}/labels.npy
     hidden/<benchmark>/<task>/{test_id,test_ood}/patient_ids.npy
-    hidden/<benchmark>/<task>/{test_id,test_ood}/{images,image_ids}.npy   (only when test images are hidden)
+    hidden/<benchmark>/<task>/{test_id,test_ood}/{images,image_ids}.npy  (hidden test images)
 """
 
 from __future__ import annotations
@@ -35,9 +35,24 @@ PROTOCOLS = ("full", "1k")
 PROTOCOL_1K_SIZES = {"train800": 800, "val200": 200}
 SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 TASK_JSON_FIELDS = (
-    "slug", "name", "benchmark", "modality", "organ", "label_type", "classes", "image_size",
-    "channels", "primary_metric", "version", "source", "license", "citation",
-    "test_images_public", "ood_level", "synthetic", "splits",
+    "slug",
+    "name",
+    "benchmark",
+    "modality",
+    "organ",
+    "label_type",
+    "classes",
+    "image_size",
+    "channels",
+    "primary_metric",
+    "version",
+    "source",
+    "license",
+    "citation",
+    "test_images_public",
+    "ood_level",
+    "synthetic",
+    "splits",
 )
 
 
@@ -93,15 +108,25 @@ class TaskMeta:
                 for s, v in dict(data["splits"]).items()
             }
             meta = cls(
-                slug=str(data["slug"]), name=str(data["name"]), benchmark=str(data["benchmark"]),
-                modality=str(data["modality"]), organ=str(data["organ"]),
-                label_type=str(data["label_type"]), classes=tuple(str(c) for c in data["classes"]),
-                image_size=int(data["image_size"]), channels=int(data["channels"]),
-                primary_metric=str(data["primary_metric"]), version=str(data["version"]),
-                source=str(data["source"]), license=str(data["license"]),
-                citation=str(data["citation"]), test_images_public=bool(data["test_images_public"]),
-                ood_level=str(data["ood_level"]), synthetic=bool(data["synthetic"]),
-                splits=splits, description=str(data.get("description", "")),
+                slug=str(data["slug"]),
+                name=str(data["name"]),
+                benchmark=str(data["benchmark"]),
+                modality=str(data["modality"]),
+                organ=str(data["organ"]),
+                label_type=str(data["label_type"]),
+                classes=tuple(str(c) for c in data["classes"]),
+                image_size=int(data["image_size"]),
+                channels=int(data["channels"]),
+                primary_metric=str(data["primary_metric"]),
+                version=str(data["version"]),
+                source=str(data["source"]),
+                license=str(data["license"]),
+                citation=str(data["citation"]),
+                test_images_public=bool(data["test_images_public"]),
+                ood_level=str(data["ood_level"]),
+                synthetic=bool(data["synthetic"]),
+                splits=splits,
+                description=str(data.get("description", "")),
             )
         except (TypeError, ValueError, KeyError) as exc:
             raise BundleError(f"{where}: malformed field ({exc})") from None
@@ -115,7 +140,9 @@ class TaskMeta:
             if not value or not set(value) <= SLUG_CHARS or value[0] == "-":
                 problems.append(f"{name} {value!r} must be lower-case letters, digits and '-'")
         if self.label_type not in LABEL_TYPES:
-            problems.append(f"label_type {self.label_type!r} is not one of {', '.join(LABEL_TYPES)}")
+            problems.append(
+                f"label_type {self.label_type!r} is not one of {', '.join(LABEL_TYPES)}"
+            )
         if self.ood_level not in OOD_LEVELS:
             problems.append(f"ood_level {self.ood_level!r} is not one of {', '.join(OOD_LEVELS)}")
         if len(self.classes) < 2:
@@ -123,7 +150,9 @@ class TaskMeta:
         if len(set(self.classes)) != len(self.classes):
             problems.append("class names must be unique")
         if any(c == "image_id" or not c.strip() or "," in c for c in self.classes):
-            problems.append("class names must be non-empty, contain no comma, and not be 'image_id'")
+            problems.append(
+                "class names must be non-empty, contain no comma, and not be 'image_id'"
+            )
         if self.label_type == "binary" and len(self.classes) != 2:
             problems.append("a binary task has exactly two classes")
         if self.channels not in (1, 3):
@@ -144,7 +173,7 @@ class SplitData:
     patient_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(len(self.image_ids))
+        return len(self.image_ids)
 
 
 def task_dir(root: Path | str, tree: str, benchmark: str, task: str) -> Path:
@@ -212,7 +241,11 @@ def load_split(
         raise BundleError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
 
     def path(array: str) -> Path:
-        return task_dir(root, _tree_for(meta, split, array), meta.benchmark, meta.slug) / split / f"{array}.npy"
+        return (
+            task_dir(root, _tree_for(meta, split, array), meta.benchmark, meta.slug)
+            / split
+            / f"{array}.npy"
+        )
 
     is_test = split in TEST_SPLITS
     if is_test and not hidden and not meta.test_images_public:
@@ -250,14 +283,17 @@ def write_task(
 ) -> TaskMeta:
     """Write a whole task atomically: both trees are staged and renamed into place together.
 
-    Returns the metadata with split counts filled in from the arrays. Nothing is left behind on error.
+    Returns the metadata with split counts filled in from the arrays.
+    Nothing is left behind on error.
     """
     missing = [s for s in SPLITS if s not in splits]
     if missing:
         raise BundleError(f"{meta.slug}: missing split(s) {', '.join(missing)}")
     for split, data in splits.items():
         if data.labels is None or data.patient_ids is None or data.images is None:
-            raise BundleError(f"{meta.slug}/{split}: images, labels and patient ids are all required")
+            raise BundleError(
+                f"{meta.slug}/{split}: images, labels and patient ids are all required"
+            )
     counts = {s: split_counts(splits[s]) for s in SPLITS}
     meta = TaskMeta(**{**meta.__dict__, "splits": counts})
     meta.check(where=f"task {meta.slug}")
@@ -273,27 +309,52 @@ def write_task(
         for split in SPLITS:
             data = splits[split]
             for array, value in (
-                ("images", data.images), ("image_ids", data.image_ids),
-                ("labels", data.labels), ("patient_ids", data.patient_ids),
+                ("images", data.images),
+                ("image_ids", data.image_ids),
+                ("labels", data.labels),
+                ("patient_ids", data.patient_ids),
             ):
                 tree_tmp = public_tmp if _tree_for(meta, split, array) == "public" else hidden_tmp
                 assert value is not None
                 _save(tree_tmp / split / f"{array}.npy", np.asarray(value))
         for protocol, arrays in (protocols or {}).items():
             for name, idx in arrays.items():
-                _save(public_tmp / "protocols" / protocol / f"{name}.npy", np.asarray(idx, np.int64))
+                _save(
+                    public_tmp / "protocols" / protocol / f"{name}.npy", np.asarray(idx, np.int64)
+                )
         (public_tmp / "task.json").write_text(
             json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        for tmp, final in staged:
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+        _swap_in(staged)
         staged = []
     finally:
         for tmp, _ in staged:
             shutil.rmtree(tmp, ignore_errors=True)
     return meta
+
+
+def _swap_in(staged: list[tuple[Path, Path]]) -> None:
+    """Rename staged trees into place; an old version is moved aside first and restored on error,
+    so readers never see one tree of the new version beside one of the old."""
+    moved: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for tmp, final in staged:
+            if final.exists():
+                aside = final.with_name(f".{final.name}.old-{os.getpid()}")
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(final, aside)
+                moved.append((aside, final))
+            os.replace(tmp, final)
+            placed.append(final)
+    except OSError:
+        for final in placed:
+            shutil.rmtree(final, ignore_errors=True)
+        for aside, final in moved:
+            os.replace(aside, final)
+        raise
+    for aside, _ in moved:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def remove_task(root: Path | str, benchmark: str, task: str) -> None:

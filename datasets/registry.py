@@ -1,4 +1,7 @@
-"""A small generic registry with "did you mean" errors, shared by metrics, tasks, backbones, methods."""
+"""A small generic registry with "did you mean" errors.
+
+Shared by metrics, tasks, backbones and methods.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,43 @@
+# Two commands: `make run` serves the demo, `make test` runs the whole suite. Both create .venv
+# on first use and reuse it while the requirements files are unchanged.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQUIREMENTS := requirements.txt $(wildcard requirements/*.txt)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: venv run test lint typecheck browser clean-demo
+
+$(VENV)/.installed: $(REQUIREMENTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Debian's chromium drives the browser tests (Playwright uses it through executable_path).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: venv
+	@HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/run-demo.sh
+
+test: venv browser
+	DATABASE_URL=$(TEST_DATABASE_URL) MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  SECRET_KEY=test-only-secret DEBUG=0 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy datasets evaluator reference_models leaderboard medvtab medvtab_client
+
+clean-demo:
+	rm -rf var/

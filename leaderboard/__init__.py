@@ -1,0 +1,1 @@
+"""Django app: models, views, API, forms, admin, Celery task wrappers and commands."""

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from leaderboard.models import Benchmark
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    """Every page's navigation links each benchmark's overall board and its modality boards."""
+    benchmarks = list(Benchmark.objects.prefetch_related("modalities").order_by("slug"))
+    return {"nav_benchmarks": benchmarks}
