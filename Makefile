@@ -31,7 +31,8 @@ run: venv
 
 test: venv browser
 	DATABASE_URL=$(TEST_DATABASE_URL) MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	  SECRET_KEY=test-only-secret DEBUG=0 $(PY) -m pytest $(PYTEST_ARGS)
+	  MEDVTAB_VAR_DIR=$(CURDIR)/var/test SECRET_KEY=test-only-secret DEBUG=0 \
+	  $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

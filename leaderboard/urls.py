@@ -2,9 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from leaderboard.views import pages
+from leaderboard.views import pages, submissions
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("tasks/<slug:slug>/", pages.task_detail, name="task"),
+    path("submit/", submissions.submit, name="submit"),
+    path("submissions/mine/", submissions.my_submissions, name="my_submissions"),
+    path("submissions/<int:pk>/", submissions.submission_detail, name="submission"),
+    path(
+        "submissions/<int:pk>/status.json", submissions.submission_status, name="submission_status"
+    ),
+    path("submissions/<int:pk>/cancel", submissions.submission_cancel, name="submission_cancel"),
+    path("submissions/<int:pk>/rerun", submissions.submission_rerun, name="submission_rerun"),
 ]

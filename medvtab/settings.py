@@ -166,3 +166,44 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- E-mail (verification, password reset) ---------------------------------------------------
+EMAIL_BACKEND = env_choice(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.filebased.EmailBackend",
+    (
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.filebased.EmailBackend",
+        "django.core.mail.backends.smtp.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+    ),
+)
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")) or "")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Med-VTAB Leaderboard <noreply@localhost>")
+MEDVTAB_VERIFICATION_MAX_AGE_S = env_int("MEDVTAB_VERIFICATION_MAX_AGE_S", 3 * 24 * 3600, minimum=60)
+
+# --- Submissions -----------------------------------------------------------------------------
+MEDVTAB_MAX_UPLOAD_BYTES = env_int("MEDVTAB_MAX_UPLOAD_BYTES", 512 * 1024**2, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2  # form fields; files stream to disk above this
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+MEDVTAB_QUOTA_SCORED = env_int("MEDVTAB_QUOTA_SCORED", 5, minimum=1)
+MEDVTAB_QUOTA_IN_FLIGHT = env_int("MEDVTAB_QUOTA_IN_FLIGHT", 2, minimum=1)
+MEDVTAB_QUOTA_ATTEMPTS = env_int("MEDVTAB_QUOTA_ATTEMPTS", 20, minimum=1)
+MEDVTAB_MAX_ATTEMPTS = env_int("MEDVTAB_MAX_ATTEMPTS", 3, minimum=1)
+MEDVTAB_HEARTBEAT_INTERVAL_S = env_int("MEDVTAB_HEARTBEAT_INTERVAL_S", 10, minimum=1)
+MEDVTAB_REQUEUE_AFTER_S = env_int("MEDVTAB_REQUEUE_AFTER_S", 60, minimum=1)
+MEDVTAB_REAPER_INTERVAL_S = env_int("MEDVTAB_REAPER_INTERVAL_S", 60, minimum=1)
+# Testing and drills only: makes every evaluation sleep this long first, to rehearse worker loss.
+MEDVTAB_EVALUATION_DELAY_S = env_int("MEDVTAB_EVALUATION_DELAY_S", 0, minimum=0)
+CELERY_BEAT_SCHEDULE = {
+    "reap-submissions": {
+        "task": "medvtab.reap_submissions",
+        "schedule": float(MEDVTAB_REAPER_INTERVAL_S),
+        "options": {"queue": "cpu"},
+    }
+}

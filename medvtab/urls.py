@@ -5,5 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("leaderboard.urls_accounts")),
     path("", include("leaderboard.urls")),
 ]

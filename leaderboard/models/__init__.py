@@ -1,6 +1,35 @@
 from __future__ import annotations
 
+from leaderboard.models.accounts import Profile
 from leaderboard.models.benchmark import Benchmark, Modality, Task
+from leaderboard.models.submission import (
+    FINAL,
+    IN_FLIGHT,
+    Aggregate,
+    Pretraining,
+    Protocol,
+    ReplicateVector,
+    Result,
+    Status,
+    Submission,
+    Track,
+)
 from leaderboard.models.workers import WorkerHeartbeat
 
-__all__ = ["Benchmark", "Modality", "Task", "WorkerHeartbeat"]
+__all__ = [
+    "FINAL",
+    "IN_FLIGHT",
+    "Aggregate",
+    "Benchmark",
+    "Modality",
+    "Pretraining",
+    "Profile",
+    "Protocol",
+    "ReplicateVector",
+    "Result",
+    "Status",
+    "Submission",
+    "Task",
+    "Track",
+    "WorkerHeartbeat",
+]

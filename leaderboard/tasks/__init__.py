@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from leaderboard.tasks import heartbeat  # noqa: F401 - connects the worker signals
+from leaderboard.tasks.evaluation import evaluate_checkpoint, evaluate_predictions
+from leaderboard.tasks.maintenance import reap_submissions
 from leaderboard.tasks.workers import ping
 
-__all__ = ["ping"]
+__all__ = ["evaluate_checkpoint", "evaluate_predictions", "ping", "reap_submissions"]

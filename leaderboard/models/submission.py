@@ -1,0 +1,200 @@
+"""Submissions, their stored results and provenance. The database is the source of truth; the
+broker only carries submission primary keys."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from leaderboard.models.benchmark import Benchmark, Modality, Task
+
+USER_LOG_LIMIT = 20_000  # characters kept of the user log (oldest lines dropped first)
+STAFF_LOG_LIMIT = 200_000
+
+
+class Status(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+IN_FLIGHT = (Status.PENDING, Status.QUEUED, Status.RUNNING)
+FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+
+class Track(models.TextChoices):
+    PREDICTIONS = "predictions"
+    CHECKPOINT = "checkpoint"
+
+
+class Protocol(models.TextChoices):
+    FULL = "full"
+    ONE_K = "1k"
+
+
+class Pretraining(models.TextChoices):
+    GENERAL = "general"
+    MEDICAL = "medical"
+    BOTH = "both"
+    UNKNOWN = "unknown"
+
+
+def upload_path(instance: Submission, filename: str) -> str:
+    # Never trust the client's file name on disk: a random name keeps the storage root flat and safe.
+    suffix = ".zip" if filename.lower().endswith(".zip") else ".bin"
+    return f"submissions/{uuid.uuid4().hex}{suffix}"
+
+
+class Submission(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="submissions")
+    track = models.CharField(max_length=16, choices=Track.choices)
+    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.FULL)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+
+    file = models.FileField(upload_to=upload_path, max_length=255)
+    original_filename = models.CharField(max_length=255, blank=True)
+    file_size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+
+    method_name = models.CharField(max_length=100)
+    method_family = models.CharField(max_length=50, blank=True)
+    backbones = models.JSONField(default=dict, blank=True)
+    pretraining = models.CharField(
+        max_length=16, choices=Pretraining.choices, default=Pretraining.UNKNOWN
+    )
+    reported_tunable_params = models.BigIntegerField(null=True, blank=True)
+    verified_tunable_params = models.BigIntegerField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    paper_url = models.URLField(blank=True)
+    code_url = models.URLField(blank=True)
+    is_public = models.BooleanField(default=True)
+    is_baseline = models.BooleanField(default=False)
+
+    error = models.TextField(blank=True)
+    user_log = models.TextField(blank=True)
+    staff_log = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Provenance of the stored results.
+    evaluator_version = models.CharField(max_length=32, blank=True)
+    task_versions = models.JSONField(default=dict, blank=True)
+    bootstrap_seed = models.IntegerField(null=True, blank=True)
+    bootstrap_replicates = models.IntegerField(null=True, blank=True)
+    score_json = models.JSONField(null=True, blank=True)
+    complete = models.BooleanField(default=False)
+    device = models.CharField(max_length=64, blank=True)
+    images_per_second = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["owner", "benchmark", "created"]),
+            models.Index(fields=["benchmark", "status", "is_public"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"], name="submission_idempotency_key_per_owner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.method_name} ({self.status})"
+
+    @property
+    def queue(self) -> str:
+        return "gpu" if self.track == Track.CHECKPOINT else "cpu"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    def append_log(self, message: str, *, staff: bool = False) -> None:
+        """Append a line to the user log (bounded) or the staff log."""
+        field, limit = ("staff_log", STAFF_LOG_LIMIT) if staff else ("user_log", USER_LOG_LIMIT)
+        text = (getattr(self, field) + message.rstrip("\n") + "\n")[-limit:]
+        setattr(self, field, text)
+
+
+class Result(models.Model):
+    """One metric of one task on one hidden split, with its bootstrap 95% CI."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="results")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="results")
+    split = models.CharField(max_length=16)
+    metric = models.CharField(max_length=32)
+    value = models.FloatField(null=True)
+    ci_low = models.FloatField(null=True)
+    ci_high = models.FloatField(null=True)
+    reason = models.TextField(blank=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "task", "split", "metric"], name="result_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["task", "split", "metric"])]
+
+
+class Aggregate(models.Model):
+    """A stored modality or overall aggregate (mean of the tasks' primary metric) with CIs."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="aggregates")
+    modality = models.ForeignKey(Modality, on_delete=models.CASCADE, null=True, blank=True)
+    scope = models.CharField(max_length=16)  # "overall" or "modality"
+    test_id = models.FloatField(null=True)
+    test_id_ci_low = models.FloatField(null=True)
+    test_id_ci_high = models.FloatField(null=True)
+    test_ood = models.FloatField(null=True)
+    test_ood_ci_low = models.FloatField(null=True)
+    test_ood_ci_high = models.FloatField(null=True)
+    ood_gap = models.FloatField(null=True)
+    complete = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "scope", "modality"], name="aggregate_unique"
+            )
+        ]
+
+
+class ReplicateVector(models.Model):
+    """The primary metric's bootstrap replicates for one task and split (float64 bytes, NaN for
+    dropped replicates) so aggregates get CIs and rankings can be paired."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="replicates")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE)
+    split = models.CharField(max_length=16)
+    values = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "task", "split"], name="replicate_unique")
+        ]
+
+
+def sha256_of(fileobj: object) -> str:
+    digest = hashlib.sha256()
+    for chunk in fileobj.chunks():  # type: ignore[attr-defined]
+        digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,62 @@
+"""Workers record their own liveness in the database every few seconds, from a thread of the
+worker's main process, so the reaper can tell a vanished worker from a slow one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from leaderboard.models import WorkerHeartbeat
+
+_stop = threading.Event()
+
+
+def beat_once(hostname: str, queues: str) -> None:
+    close_old_connections()
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname,
+        defaults={"queues": queues, "pid": os.getpid(), "last_seen": timezone.now()},
+    )
+
+
+def _loop(hostname: str, queues: str) -> None:
+    interval = settings.MEDVTAB_HEARTBEAT_INTERVAL_S
+    while not _stop.is_set():
+        # The database may be briefly unreachable; keep beating.
+        with contextlib.suppress(Exception):
+            beat_once(hostname, queues)
+        _stop.wait(interval)
+
+
+@worker_ready.connect
+def _start(sender: Any = None, **kwargs: Any) -> None:
+    hostname = str(getattr(sender, "hostname", "") or "unknown")
+    consumer = getattr(sender, "consumer", None)
+    names = ""
+    if consumer is not None and getattr(consumer, "task_consumer", None) is not None:
+        names = ",".join(sorted(q.name for q in consumer.task_consumer.queues))
+    _stop.clear()
+    threading.Thread(target=_loop, args=(hostname, names), daemon=True, name="heartbeat").start()
+
+
+@worker_shutdown.connect
+def _stop_beating(sender: Any = None, **kwargs: Any) -> None:
+    _stop.set()
+    hostname = str(getattr(sender, "hostname", "") or "")
+    if hostname:
+        with contextlib.suppress(Exception):
+            WorkerHeartbeat.objects.filter(hostname=hostname).delete()
+
+
+def alive_hostnames() -> set[str]:
+    cutoff = timezone.now() - timezone.timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
+    return set(
+        WorkerHeartbeat.objects.filter(last_seen__gte=cutoff).values_list("hostname", flat=True)
+    )

@@ -1,0 +1,163 @@
+"""Submission pages: the upload form, a submission's status and results, the user's list."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from leaderboard.accounts import verified_required
+from leaderboard.forms.submission import SubmissionForm
+from leaderboard.models import Result, Submission
+from leaderboard.serializers import submission_json
+from leaderboard.services.submissions import (
+    QuotaExceeded,
+    SubmissionRequest,
+    can_rerun,
+    cancel,
+    create_submission,
+    rerun,
+)
+from leaderboard.services.uploads import UploadRefused
+
+
+def can_view(sub: Submission, user: object) -> bool:
+    if getattr(user, "is_staff", False) or sub.owner_id == getattr(user, "pk", None):
+        return True
+    return sub.is_public and sub.status == "succeeded"
+
+
+def is_insider(sub: Submission, user: object) -> bool:
+    """Owner or staff: may see the error, the user log and the actions."""
+    return bool(getattr(user, "is_staff", False) or sub.owner_id == getattr(user, "pk", None))
+
+
+def _visible(request: HttpRequest, pk: int) -> Submission:
+    sub = get_object_or_404(Submission.objects.select_related("benchmark", "owner"), pk=pk)
+    if not can_view(sub, request.user):
+        raise Http404("no such submission")  # private submissions do not exist for others
+    return sub
+
+
+@login_required
+@verified_required
+def submit(request: HttpRequest) -> HttpResponse:
+    form = SubmissionForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            sub = create_submission(
+                SubmissionRequest(
+                    owner=request.user,
+                    benchmark=data["benchmark"],
+                    track=data["track"],  # type: ignore[arg-type]
+                    upload=data["file"],
+                    protocol=data["protocol"],
+                    method_name=data["method_name"],
+                    method_family=data["method_family"],
+                    pretraining=data["pretraining"],
+                    reported_tunable_params=data["tunable_params"],
+                    seed=data["seed"],
+                    description=data["description"],
+                    paper_url=data["paper_url"],
+                    code_url=data["code_url"],
+                    is_public=data["is_public"],
+                )
+            )
+        except QuotaExceeded as exc:
+            form.add_error(None, exc.message)
+            return render(request, "leaderboard/submit.html", {"form": form}, status=429)
+        except UploadRefused as exc:
+            target = exc.field if exc.field in form.fields else None
+            form.add_error(target, exc.message)
+        else:
+            messages.success(request, f"Submission #{sub.pk} received; it is being evaluated.")
+            return redirect("submission", pk=sub.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "leaderboard/submit.html", {"form": form}, status=status)
+
+
+def _results_table(sub: Submission) -> list[dict[str, object]]:
+    rows: dict[str, dict[str, object]] = {}
+    results = (
+        Result.objects.filter(submission=sub)
+        .select_related("task")
+        .order_by("task__slug", "-is_primary", "metric")
+    )
+    for r in results:
+        row = rows.setdefault(r.task.slug, {"task": r.task, "metrics": {}})
+        metric = row["metrics"].setdefault(r.metric, {"primary": r.is_primary})  # type: ignore[union-attr]
+        metric[r.split] = r
+    return list(rows.values())
+
+
+def _context(request: HttpRequest, sub: Submission) -> dict[str, object]:
+    insider = is_insider(sub, request.user)
+    return {
+        "sub": sub,
+        "data": submission_json(sub),
+        "insider": insider,
+        "show_staff_log": getattr(request.user, "is_staff", False),
+        "can_cancel": insider and sub.status in ("pending", "queued"),
+        "can_rerun": request.user.is_authenticated and can_rerun(sub, request.user),  # type: ignore[arg-type]
+        "rows": _results_table(sub) if sub.status == "succeeded" else [],
+        "aggregates": sub.aggregates.select_related("modality").order_by("scope", "modality__order")
+        if sub.status == "succeeded"
+        else [],
+    }
+
+
+def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    sub = _visible(request, pk)
+    return render(request, "leaderboard/submission.html", _context(request, sub))
+
+
+def submission_status(request: HttpRequest, pk: int) -> JsonResponse:
+    """Polled by the page while the submission is in flight (no full-page reloads)."""
+    sub = _visible(request, pk)
+    context = _context(request, sub)
+    payload = dict(context["data"])  # type: ignore[call-overload]
+    payload.pop("results", None)
+    payload["log"] = sub.user_log if context["insider"] else ""
+    if sub.is_final:
+        payload["body_html"] = render_to_string(
+            "leaderboard/_submission_body.html", context, request=request
+        )
+    return JsonResponse(payload)
+
+
+@require_POST
+@login_required
+def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    sub = _visible(request, pk)
+    if not is_insider(sub, request.user):
+        raise Http404("no such submission")
+    if cancel(sub, request.user):  # type: ignore[arg-type]
+        messages.success(request, f"Submission #{sub.pk} was cancelled.")
+    else:
+        messages.error(request, "Only a pending or queued submission can be cancelled.")
+    return redirect("submission", pk=sub.pk)
+
+
+@require_POST
+@login_required
+def submission_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    sub = _visible(request, pk)
+    if not is_insider(sub, request.user):
+        raise Http404("no such submission")
+    if rerun(sub, request.user):  # type: ignore[arg-type]
+        messages.success(request, f"Submission #{sub.pk} was queued again.")
+    else:
+        messages.error(request, "Only the owner of a failed submission (or staff) can re-run it.")
+    return redirect("submission", pk=sub.pk)
+
+
+@login_required
+def my_submissions(request: HttpRequest) -> HttpResponse:
+    subs = Submission.objects.filter(owner=request.user).select_related("benchmark")
+    page = Paginator(subs, 50).get_page(request.GET.get("page"))
+    return render(request, "leaderboard/my_submissions.html", {"page": page})
