@@ -144,7 +144,7 @@ else:
     # the hard time limit, or a long evaluation would run twice.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int(
-            "MEDVTAB_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=5
+            "MEDVTAB_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1
         )
     }
 CELERY_TASK_IGNORE_RESULT = True
