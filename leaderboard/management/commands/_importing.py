@@ -26,7 +26,7 @@ def add_task_arguments(parser: CommandParser) -> None:
     parser.add_argument("--source", required=True, help="where the data comes from")
     parser.add_argument("--license", required=True, help="the data licence")
     parser.add_argument("--citation", default="")
-    parser.add_argument("--version", default="1")
+    parser.add_argument("--task-version", dest="task_version", default="1")
 
 
 def task_kwargs(options: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def task_kwargs(options: dict[str, Any]) -> dict[str, Any]:
         "source": options["source"],
         "license": options["license"],
         "citation": options["citation"],
-        "version": options["version"],
+        "version": options["task_version"],
     }
 
 
