@@ -6,5 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("leaderboard.urls_accounts")),
+    path("api/", include("leaderboard.api.urls")),
+    path("", include("leaderboard.urls_boards")),
     path("", include("leaderboard.urls")),
 ]

@@ -14,12 +14,14 @@ from leaderboard.models.submission import (
     Submission,
     Track,
 )
+from leaderboard.models.tokens import ApiToken, TokenScope
 from leaderboard.models.workers import WorkerHeartbeat
 
 __all__ = [
     "FINAL",
     "IN_FLIGHT",
     "Aggregate",
+    "ApiToken",
     "Benchmark",
     "Modality",
     "Pretraining",
@@ -30,6 +32,7 @@ __all__ = [
     "Status",
     "Submission",
     "Task",
+    "TokenScope",
     "Track",
     "WorkerHeartbeat",
 ]
