@@ -228,3 +228,32 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- HTTPS (production behind a TLS-terminating proxy: MEDVTAB_HTTPS=1) ------------------------
+MEDVTAB_HTTPS = env_bool("MEDVTAB_HTTPS", False)
+if MEDVTAB_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Object storage for uploads (django-storages, S3-compatible), when configured --------------
+MEDVTAB_S3_BUCKET = env_str("MEDVTAB_S3_BUCKET", "")
+if MEDVTAB_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDVTAB_S3_BUCKET,
+            "endpoint_url": env_str("MEDVTAB_S3_ENDPOINT_URL") or None,
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }

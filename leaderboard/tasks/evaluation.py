@@ -11,7 +11,6 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from celery import current_task
@@ -24,6 +23,7 @@ from evaluator.errors import SubmissionInvalid
 from evaluator.scoring import ScoreResult, score_predictions_file
 from leaderboard.models import FINAL, Status, Submission
 from leaderboard.services.results import store_score
+from leaderboard.services.storage import local_copy
 from leaderboard.tasks.base import medvtab_task
 from leaderboard.tasks.heartbeat import alive_hostnames
 
@@ -135,15 +135,15 @@ def run_evaluation(
 
 
 def _score_predictions(sub: Submission) -> tuple[ScoreResult, dict[str, Any]]:
-    path = Path(sub.file.path)
-    score = score_predictions_file(
-        settings.MEDVTAB_DATA_ROOT,
-        sub.benchmark.slug,
-        path,
-        bootstrap=settings.MEDVTAB_BOOTSTRAP_REPLICATES,
-        seed=settings.MEDVTAB_BOOTSTRAP_SEED,
-        display_name=sub.original_filename or "submission.zip",
-    )
+    with local_copy(sub.file) as path:
+        score = score_predictions_file(
+            settings.MEDVTAB_DATA_ROOT,
+            sub.benchmark.slug,
+            path,
+            bootstrap=settings.MEDVTAB_BOOTSTRAP_REPLICATES,
+            seed=settings.MEDVTAB_BOOTSTRAP_SEED,
+            display_name=sub.original_filename or "submission.zip",
+        )
     return score, {}
 
 
