@@ -216,17 +216,40 @@ CONTENT_SECURITY_POLICY_EXEMPT = ("/admin/", "/api/docs/")
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "leaderboard.api.schema.ApiAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "leaderboard.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # enforces CSRF on writes
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["leaderboard.api.permissions.TokenScopePermits"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "leaderboard.api.negotiation.LenientContentNegotiation",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "leaderboard.api.throttling.AnonThrottle",
+        "leaderboard.api.throttling.UserThrottle",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "leaderboard.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Med-VTAB Leaderboard API",
-    "DESCRIPTION": "Submit to and read the Med-VTAB leaderboard.",
+    "DESCRIPTION": (
+        "Submit to and read the Med-VTAB leaderboard. Public data can be read anonymously; "
+        "writes need an API token ('Authorization: Bearer <token>') or a browser session with "
+        "its CSRF token. Errors are JSON objects with a stable 'code', a human 'detail' and, "
+        "for validation errors, the 'field' at fault."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
 # --- HTTPS (production behind a TLS-terminating proxy: MEDVTAB_HTTPS=1) ------------------------
@@ -257,3 +280,47 @@ if MEDVTAB_S3_BUCKET:
             "file_overwrite": False,
         },
     }
+
+# --- API throttles (leaderboard/api/throttling.py); counters live in the default cache ---------
+MEDVTAB_API_RATES = {
+    "anon": env_str("MEDVTAB_API_ANON_RATE", "120/min"),
+    "user": env_str("MEDVTAB_API_USER_RATE", "600/min"),
+    "upload": env_str("MEDVTAB_API_UPLOAD_RATE", "60/hour"),
+}
+_RATE_PERIODS = ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")
+for _scope, _rate in MEDVTAB_API_RATES.items():
+    _count, _, _period = (_rate or "").partition("/")
+    if not (_count.isdigit() and int(_count) > 0 and _period in _RATE_PERIODS):
+        raise ImproperlyConfigured(
+            f"MEDVTAB_API_{_scope.upper()}_RATE={_rate!r} must look like 120/min (per s, min, hour "
+            "or day)"
+        )
+
+# --- Leaderboards (boards, charts, exports) -------------------------------------------------
+# plotly.js comes from the installed plotly package (leaderboard/staticfinders.py), never a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "leaderboard.staticfinders.PlotlyFinder",
+]
+# Board pages are cached per benchmark, board generation and filter set; a recompute bumps the
+# generation. Local memory by default; CACHE_URL=redis://… shares the cache between web processes.
+_CACHE_URL = env_str("CACHE_URL") or ""
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache"
+        if _CACHE_URL
+        else "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": _CACHE_URL or "medvtab-boards",
+        "TIMEOUT": 600,
+    }
+}
+MEDVTAB_BOARD_CACHE_S = env_int("MEDVTAB_BOARD_CACHE_S", 600, minimum=0)
+
+# --- Checkpoint track (GPU worker) -----------------------------------------------------------
+MEDVTAB_BACKBONE_CACHE_MB = env_int("MEDVTAB_BACKBONE_CACHE_MB", 4096, minimum=1)
+MEDVTAB_PRELOAD_BACKBONES = env_list("MEDVTAB_PRELOAD_BACKBONES", [])
+MEDVTAB_TORCH_COMPILE = env_bool("MEDVTAB_TORCH_COMPILE", False)
+MEDVTAB_INFERENCE_BATCH_SIZE = env_int("MEDVTAB_INFERENCE_BATCH_SIZE", 0, minimum=0)
+# Queues that /readyz requires a live worker for (a deployment without GPUs lists only cpu).
+MEDVTAB_READY_QUEUES = tuple(env_list("MEDVTAB_READY_QUEUES", ["cpu", "gpu"]))
