@@ -128,13 +128,13 @@ def _batches(images: np.ndarray, batch_size: int, device: torch.device) -> Itera
     starts = range(0, len(images), batch_size)
     if device.type != "cuda":
         for start in starts:
-            yield torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            yield torch.from_numpy(np.array(images[start : start + batch_size]))
         return
     ready: queue.Queue[torch.Tensor | None] = queue.Queue(maxsize=2)
 
     def produce() -> None:
         for start in starts:
-            host = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            host = torch.from_numpy(np.array(images[start : start + batch_size]))
             ready.put(host.pin_memory())
         ready.put(None)
 

@@ -1,0 +1,74 @@
+"""seed_baselines trains with the starter kit and submits through the real pipeline."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+
+from django.core.management import call_command  # noqa: E402
+
+from leaderboard.models import Status, Submission  # noqa: E402
+from leaderboard.services.registration import sync_benchmark  # noqa: E402
+from medvtab.celery import app  # noqa: E402
+from tests.reference_models.conftest import BENCH, make_task, tiny_backbones  # noqa: E402, F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def demo_ids(tiny_backbones: dict) -> Iterator[None]:  # noqa: F811
+    """Stand the tiny backbones in for the demo backbones."""
+    from reference_models.specs import BackboneSpec, get_backbone_spec, register_backbone
+
+    saved = {i: get_backbone_spec(i) for i in ("demo-vit-general", "demo-vit-medical")}
+    for role, demo_id in (("general", "demo-vit-general"), ("medical", "demo-vit-medical")):
+        register_backbone(
+            BackboneSpec(**{**tiny_backbones[role].__dict__, "id": demo_id}), replace=True
+        )
+    yield
+    for spec in saved.values():
+        register_backbone(spec, replace=True)
+
+
+def test_seed_baselines_submits_every_configuration_once(
+    demo_ids: None, data_root: Path, settings: Any, tmp_path: Path
+) -> None:
+    make_task(data_root, "tiny-gray", channels=1, size=24)
+    sync_benchmark(data_root, BENCH)
+    settings.VAR_DIR = tmp_path / "var"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDVTAB_BOOTSTRAP_REPLICATES = 20
+    settings.MEDVTAB_DEVICE = "cpu"
+    app.conf.task_always_eager = True
+    try:
+        args = [
+            "seed_baselines",
+            "--benchmark",
+            BENCH,
+            "--methods",
+            "linear,gmoe_adapter",
+            "--epochs",
+            "1",
+            "--skip-pretrain",
+        ]
+        call_command(*args, stdout=io.StringIO())
+        subs = list(Submission.objects.filter(is_baseline=True))
+        # linear on each demo backbone, gmoe_adapter on both
+        assert sorted(s.pretraining for s in subs) == ["both", "general", "medical"]
+        assert all(s.status == Status.SUCCEEDED for s in subs), [s.error for s in subs]
+        assert all(s.track == "checkpoint" and s.verified_tunable_params for s in subs)
+        gmoe = next(s for s in subs if s.method_family == "moe")
+        linear = next(s for s in subs if s.pretraining == "general")
+        assert gmoe.verified_tunable_params > linear.verified_tunable_params
+        out = io.StringIO()
+        call_command(*args, stdout=out)  # cached: no training, no new submission
+        assert out.getvalue().count("cached") == 3
+        assert Submission.objects.filter(is_baseline=True).count() == 3
+    finally:
+        app.conf.task_always_eager = False
