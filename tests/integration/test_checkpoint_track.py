@@ -10,16 +10,16 @@ import pytest
 
 pytest.importorskip("torch")
 
-from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from evaluator.scoring import score_predictions_file  # noqa: E402
-from leaderboard.models import Benchmark, Status, Submission  # noqa: E402
-from leaderboard.services.registration import sync_benchmark  # noqa: E402
-from leaderboard.services.submissions import SubmissionRequest, create_submission  # noqa: E402
-from tests.integration.conftest import Stack  # noqa: E402
-from tests.leaderboard.conftest import make_user  # noqa: E402
-from tests.procs import celery_worker, wait_for  # noqa: E402
-from tests.reference_models.conftest import BENCH, make_task, tiny_backbones  # noqa: E402, F401
+from evaluator.scoring import score_predictions_file
+from leaderboard.models import Benchmark, Status, Submission
+from leaderboard.services.registration import sync_benchmark
+from leaderboard.services.submissions import SubmissionRequest, create_submission
+from tests.integration.conftest import Stack
+from tests.leaderboard.conftest import make_user
+from tests.procs import celery_worker, wait_for
+from tests.reference_models.conftest import BENCH, make_task, tiny_backbones  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def test_checkpoint_goes_through_a_real_gpu_queue_worker(
     stack: Stack,
     tiny_backbones: dict,
     tmp_path: Path,
-    settings: Any,  # noqa: F811
+    settings: Any,
 ) -> None:
     from reference_models.predict import write_predictions
     from reference_models.train import train_checkpoint
@@ -73,7 +73,7 @@ def test_checkpoint_goes_through_a_real_gpu_queue_worker(
     sync_benchmark(root, BENCH)
     user = make_user("operator", staff=True)
     ckpt = tmp_path / "adapter.zip"
-    manifest, _ = train_checkpoint(
+    _, _ = train_checkpoint(
         root,
         BENCH,
         ["tiny-gray"],
@@ -124,7 +124,7 @@ def test_hostile_checkpoint_fails_and_the_worker_serves_the_next(
     stack: Stack,
     tiny_backbones: dict,
     tmp_path: Path,
-    settings: Any,  # noqa: F811
+    settings: Any,
 ) -> None:
     import zipfile
 

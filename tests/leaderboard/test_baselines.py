@@ -11,18 +11,18 @@ import pytest
 
 pytest.importorskip("torch")
 
-from django.core.management import call_command  # noqa: E402
+from django.core.management import call_command
 
-from leaderboard.models import Status, Submission  # noqa: E402
-from leaderboard.services.registration import sync_benchmark  # noqa: E402
-from medvtab.celery import app  # noqa: E402
-from tests.reference_models.conftest import BENCH, make_task, tiny_backbones  # noqa: E402, F401
+from leaderboard.models import Status, Submission
+from leaderboard.services.registration import sync_benchmark
+from medvtab.celery import app
+from tests.reference_models.conftest import BENCH, make_task, tiny_backbones  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def demo_ids(tiny_backbones: dict) -> Iterator[None]:  # noqa: F811
+def demo_ids(tiny_backbones: dict) -> Iterator[None]:
     """Stand the tiny backbones in for the demo backbones."""
     from reference_models.specs import BackboneSpec, get_backbone_spec, register_backbone
 
