@@ -16,8 +16,17 @@ mkdir -p var/log
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
 
+# Baselines: every reference method trained by the starter kit and submitted through the real
+# pipeline, in the background; the home page shows the progress. Cached after the first run.
+if [ "${MEDVTAB_SEED_BASELINES:-1}" = "1" ]; then
+  "$PY" manage.py seed_baselines >var/log/seeding.log 2>&1 &
+  SEED_PID=$!
+  trap 'kill "$WORKER_PID" "$SEED_PID" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+fi
+
 echo
 echo "  Med-VTAB Leaderboard is serving at http://$HOST:$PORT/"
+echo "  (baselines are being seeded in the background: var/log/seeding.log)"
 echo "  (worker log: var/log/worker.log; stop with Ctrl-C)"
 echo
 "$PY" manage.py runserver "$HOST:$PORT" --noreload
