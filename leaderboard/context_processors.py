@@ -6,6 +6,6 @@ from leaderboard.models import Benchmark
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
-    """Every page's navigation links each benchmark's overall board and its modality boards."""
-    benchmarks = list(Benchmark.objects.prefetch_related("modalities").order_by("slug"))
-    return {"nav_benchmarks": benchmarks}
+    """Every page's navigation links each benchmark's overall board and its modality boards
+    (evaluated lazily: a page that does not render the navigation makes no query)."""
+    return {"nav_benchmarks": Benchmark.objects.prefetch_related("modalities").order_by("slug")}

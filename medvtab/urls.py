@@ -5,8 +5,10 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/tokens/", include("leaderboard.urls_tokens")),
     path("accounts/", include("leaderboard.urls_accounts")),
     path("api/", include("leaderboard.api.urls")),
     path("", include("leaderboard.urls_boards")),
+    path("", include("leaderboard.urls_health")),
     path("", include("leaderboard.urls")),
 ]

@@ -1,7 +1,62 @@
-"""REST API v1 (filled in by the API module)."""
+"""REST API: v1 under /api/v1/, the OpenAPI schema at /api/schema/, interactive docs at /api/docs/."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from leaderboard.api import views_boards, views_catalog, views_submissions
+from leaderboard.api.exceptions import error_body
+
+
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Unknown API paths answer JSON too (clients never have to parse an HTML page)."""
+    return JsonResponse(error_body("not_found", f"no API endpoint {request.path}"), status=404)
+
+
+v1 = [
+    path("benchmarks/", views_catalog.BenchmarkList.as_view(), name="api-benchmarks"),
+    path("benchmarks/<str:slug>/", views_catalog.BenchmarkDetail.as_view(), name="api-benchmark"),
+    path("tasks/", views_catalog.TaskList.as_view(), name="api-tasks"),
+    path("tasks/<str:slug>/", views_catalog.TaskDetail.as_view(), name="api-task"),
+    path("tasks/<str:slug>/download", views_catalog.TaskDownload.as_view(), name="api-download"),
+    path("tasks/<str:slug>/sample", views_catalog.TaskSample.as_view(), name="api-sample"),
+    path(
+        "leaderboards/<str:benchmark>/",
+        views_boards.Leaderboard.as_view(),
+        name="api-leaderboard",
+    ),
+    path(
+        "submissions/",
+        views_submissions.SubmissionCollection.as_view(),
+        name="api-submissions",
+    ),
+    path(
+        "submissions/<str:pk>/",
+        views_submissions.SubmissionDetail.as_view(),
+        name="api-submission",
+    ),
+    path(
+        "submissions/<str:pk>/cancel",
+        views_submissions.SubmissionCancel.as_view(),
+        name="api-submission-cancel",
+    ),
+    path(
+        "submissions/<str:pk>/rerun",
+        views_submissions.SubmissionRerun.as_view(),
+        name="api-submission-rerun",
+    ),
+    path(
+        "submissions/<str:pk>/log",
+        views_submissions.SubmissionLog.as_view(),
+        name="api-submission-log",
+    ),
+]
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^(?P<rest>.*)$", not_found),
+]

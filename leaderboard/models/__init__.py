@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from leaderboard.models.accounts import Profile
 from leaderboard.models.benchmark import Benchmark, Modality, Task
+from leaderboard.models.boards import BoardEntry, BoardState
 from leaderboard.models.submission import (
     FINAL,
     IN_FLIGHT,
@@ -23,6 +24,8 @@ __all__ = [
     "Aggregate",
     "ApiToken",
     "Benchmark",
+    "BoardEntry",
+    "BoardState",
     "Modality",
     "Pretraining",
     "Profile",

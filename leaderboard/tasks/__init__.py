@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from leaderboard.tasks import heartbeat  # noqa: F401 - connects the worker signals
+from leaderboard.tasks.boards import recompute_boards
 from leaderboard.tasks.evaluation import evaluate_checkpoint, evaluate_predictions
 from leaderboard.tasks.maintenance import reap_submissions
 from leaderboard.tasks.workers import ping
 
-__all__ = ["evaluate_checkpoint", "evaluate_predictions", "ping", "reap_submissions"]
+__all__ = [
+    "evaluate_checkpoint",
+    "evaluate_predictions",
+    "ping",
+    "reap_submissions",
+    "recompute_boards",
+]

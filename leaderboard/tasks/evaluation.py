@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import current_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from django.utils import timezone
 from evaluator.errors import SubmissionInvalid
 from evaluator.scoring import ScoreResult, score_predictions_file
 from leaderboard.models import FINAL, Status, Submission
+from leaderboard.services.boards import request_recompute
 from leaderboard.services.results import store_score
 from leaderboard.services.storage import local_copy
 from leaderboard.tasks.base import medvtab_task
@@ -82,6 +84,7 @@ def finish(submission_id: int, hostname: str, apply: Callable[[Submission], None
 def _succeed(score: ScoreResult, extra: dict[str, Any]) -> Callable[[Submission], None]:
     def apply(sub: Submission) -> None:
         store_score(sub, score)
+        transaction.on_commit(lambda: request_recompute(sub.benchmark_id))
         for key, value in extra.items():
             setattr(sub, key, value)
         sub.status = Status.SUCCEEDED
@@ -150,6 +153,15 @@ def _score_predictions(sub: Submission) -> tuple[ScoreResult, dict[str, Any]]:
 @medvtab_task(queue="cpu")
 def evaluate_predictions(*, submission_id: int) -> str:
     return run_evaluation(submission_id, _score_predictions)
+
+
+@worker_process_init.connect
+def _preload_backbones(**kwargs: Any) -> None:
+    """GPU workers (MEDVTAB_PRELOAD_BACKBONES set) load their backbones before the first job."""
+    if settings.MEDVTAB_PRELOAD_BACKBONES:
+        from leaderboard.checkpoint_eval import preload
+
+        preload()
 
 
 @medvtab_task(queue="gpu")

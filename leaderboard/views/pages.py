@@ -1,12 +1,92 @@
-"""Read-only pages about benchmarks and tasks."""
+"""Read-only pages about benchmarks and tasks: home, task pages and their public downloads."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from typing import Any
 
-from leaderboard.models import Benchmark, Modality, Task
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from leaderboard.models import (
+    IN_FLIGHT,
+    Benchmark,
+    BoardEntry,
+    Modality,
+    Status,
+    Submission,
+    Task,
+    WorkerHeartbeat,
+)
+from leaderboard.services.boardquery import BoardFilters, cell
+from leaderboard.services.charts import class_balance_chart
+from leaderboard.services.exports import (
+    class_counts,
+    data_available,
+    public_download_response,
+    sample_submission_response,
+)
+
+LEADERS = 3
+RECENT = 10
+TASK_BOARD_ROWS = 50
+
+
+def _leaders() -> dict[int, list[BoardEntry]]:
+    rows = BoardEntry.objects.filter(
+        modality__isnull=True,
+        protocol="full",
+        complete=True,
+        rank_test_id__lte=LEADERS,
+        best_test_id=True,
+    ).order_by("benchmark_id", "rank_test_id", "submission_id")
+    out: dict[int, list[BoardEntry]] = {}
+    for e in rows[:200]:
+        out.setdefault(e.benchmark_id, []).append(e)
+    return out
+
+
+def _workers() -> dict[str, Any]:
+    cutoff = timezone.now() - timezone.timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
+    alive = list(
+        WorkerHeartbeat.objects.filter(last_seen__gte=cutoff).values_list("queues", flat=True)
+    )
+    waiting = dict(
+        Submission.objects.filter(status__in=IN_FLIGHT)
+        .values_list("track")
+        .annotate(n=Count("id"))
+        .values_list("track", "n")
+    )
+    return {
+        "cpu": sum("cpu" in q for q in alive),
+        "gpu": sum("gpu" in q for q in alive),
+        "waiting": {
+            "predictions": waiting.get("predictions", 0),
+            "checkpoint": waiting.get("checkpoint", 0),
+        },
+    }
+
+
+def _seeding() -> dict[str, int]:
+    counts = dict(
+        Submission.objects.filter(is_baseline=True)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    total = sum(counts.values())
+    done = counts.get(Status.SUCCEEDED, 0)
+    return {
+        "total": total,
+        "succeeded": done,
+        "failed": counts.get(Status.FAILED, 0),
+        "in_flight": sum(counts.get(s, 0) for s in IN_FLIGHT),
+        "percent": round(100 * done / total) if total else 0,
+    }
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,9 +98,95 @@ def home(request: HttpRequest) -> HttpResponse:
             ),
         )
     )
-    return render(request, "leaderboard/home.html", {"benchmarks": benchmarks})
+    recent = (
+        Submission.objects.filter(status=Status.SUCCEEDED, is_public=True)
+        .select_related("benchmark", "owner")
+        .order_by("-finished_at")[:RECENT]
+    )
+    context = {
+        "benchmarks": benchmarks,
+        "leaders": _leaders(),
+        "recent": recent,
+        "workers": _workers(),
+        "seeding": _seeding(),
+    }
+    return render(request, "leaderboard/home.html", context)
+
+
+def _task(slug: str) -> Task:
+    return get_object_or_404(Task.objects.select_related("benchmark", "modality"), slug=slug)
+
+
+def _balance(task: Task) -> dict[str, Any] | None:
+    key = f"class-balance:{task.slug}:{task.version}"
+    counts = cache.get(key)
+    if counts is None and data_available(task):
+        counts = class_counts(task)
+        cache.set(key, counts, 24 * 3600)
+    return class_balance_chart(counts, list(task.classes)) if counts else None
+
+
+def _task_board(task: Task, f: BoardFilters) -> list[dict[str, Any]]:
+    """The task's rows from the overall board (best row per participant and method)."""
+    rows = (
+        BoardEntry.objects.filter(
+            benchmark_id=task.benchmark_id,
+            modality__isnull=True,
+            protocol=f.protocol,
+            cells__has_key=task.slug,
+            **{f"best_{f.split}": True},
+        )
+        .exclude(**{f"cells__{task.slug}__rank__{f.split}": None})
+        .order_by(f"cells__{task.slug}__rank__{f.split}", "submission_id")[:TASK_BOARD_ROWS]
+    )
+    out = []
+    for e in rows:
+        data = e.cells[task.slug]
+        value = (data.get(f.split) or {}).get(task.primary_metric) or [None, None, None]
+        out.append(
+            {
+                "entry": e,
+                "rank": (data.get("rank") or {}).get(f.split),
+                "tied": (data.get("tied") or {}).get(f.split),
+                "score": cell(*value),
+            }
+        )
+    return out
 
 
 def task_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    task = get_object_or_404(Task.objects.select_related("benchmark", "modality"), slug=slug)
-    return render(request, "leaderboard/task.html", {"task": task})
+    task = _task(slug)
+    f = BoardFilters.parse(request.GET, [], [])
+    context = {
+        "task": task,
+        "f": f,
+        "split_links": [(s, f.query(split=s)) for s in ("test_id", "test_ood")],
+        "balance": _balance(task),
+        "board_rows": _task_board(task, f),
+        "downloadable": data_available(task),
+    }
+    return render(request, "leaderboard/task.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def task_download(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: the licence to accept; POST with the box ticked: the public ``.npz``."""
+    task = _task(slug)
+    if not data_available(task):
+        raise Http404("the data of this task is not on this server")
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("accept") == "yes":
+            return public_download_response(task)
+        error = "Tick the box to accept the data licence before downloading."
+    status = 400 if error else 200
+    return render(
+        request, "leaderboard/task_download.html", {"task": task, "error": error}, status=status
+    )
+
+
+def task_sample(request: HttpRequest, slug: str) -> HttpResponse:
+    task = _task(slug)
+    if not task.test_images_public or not data_available(task):
+        raise Http404("this task takes checkpoint submissions only")
+    return sample_submission_response(task)

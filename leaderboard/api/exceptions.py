@@ -1,0 +1,102 @@
+"""Every API error is JSON: ``{"code": <stable>, "detail": <human>, "field": <name>?}``.
+
+Validation errors name the (first) field at fault and list every field's messages in ``errors``.
+Unexpected exceptions are logged and answered with ``server_error``, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(APIException):
+    """An API error with its status, stable code and (optionally) the field at fault."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        field: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
+        super().__init__(detail, code)
+        self.status_code = status_code
+        self.field = field
+        self.wait = retry_after_s  # DRF's handler turns ``wait`` into Retry-After
+
+
+def error_body(code: str, detail: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "detail": detail}
+    if field:
+        body["field"] = field
+    body.update(extra)
+    return body
+
+
+def _first_message(value: Any) -> tuple[str, str]:
+    """(message, code) of the first error in a DRF detail structure."""
+    if isinstance(value, dict):
+        for item in value.values():
+            return _first_message(item)
+    if isinstance(value, list) and value:
+        return _first_message(value[0])
+    return str(value), str(getattr(value, "code", "invalid") or "invalid")
+
+
+def _flatten(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [m for v in value.values() for m in _flatten(v)]
+    if isinstance(value, list):
+        return [m for v in value for m in _flatten(v)]
+    return [str(value)]
+
+
+def _validation_body(exc: ValidationError) -> dict[str, Any]:
+    detail = exc.detail
+    if isinstance(detail, dict) and detail:
+        field = next(iter(detail))
+        message, _ = _first_message(detail[field])
+        errors = {str(k): _flatten(v) for k, v in detail.items()}
+        named = None if field == "non_field_errors" else str(field)
+        text = f"{field}: {message}" if named else message
+        return error_body("invalid", text, named, errors=errors)
+    message, _ = _first_message(detail)
+    return error_body("invalid", message)
+
+
+def _code_of(exc: APIException) -> str:
+    return str(getattr(exc.detail, "code", None) or "error")
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        log.exception("unexpected error in %s", context.get("view").__class__.__name__)
+        return Response(
+            error_body("server_error", "internal server error; it has been logged"),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, ValidationError):
+        response.data = _validation_body(exc)
+    elif isinstance(exc, ApiError):
+        response.data = error_body(_code_of(exc), str(exc.detail), exc.field)
+    elif isinstance(exc, APIException):
+        message, code = _first_message(exc.detail)
+        response.data = error_body(code, message)
+    elif isinstance(exc, Http404):
+        response.data = error_body("not_found", "not found")
+    elif isinstance(exc, DjangoPermissionDenied):
+        response.data = error_body("permission_denied", "permission denied")
+    return response

@@ -1,0 +1,208 @@
+"""API serializers. The submission JSON itself is built by ``leaderboard.serializers`` (one shape
+everywhere); the serializer here only documents it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from leaderboard.models import Benchmark, Pretraining, Protocol, Status, Task, Track
+
+SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="stable, machine-readable error code")
+    detail = serializers.CharField(help_text="what went wrong, for humans")
+    field = serializers.CharField(required=False, help_text="the request field at fault")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="every field's messages (validation errors only)",
+    )
+
+
+class ModalitySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    tasks = serializers.ListField(child=serializers.CharField())
+
+
+class BenchmarkSerializer(serializers.ModelSerializer):
+    modalities = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Benchmark
+        fields = ["slug", "name", "description", "synthetic", "modalities"]
+
+    @extend_schema_field(ModalitySerializer(many=True))
+    def get_modalities(self, obj: Benchmark) -> list[dict[str, Any]]:
+        return [
+            {"slug": m.slug, "name": m.name, "tasks": sorted(t.slug for t in m.tasks.all())}
+            for m in obj.modalities.all()
+        ]
+
+
+class SplitCountSerializer(serializers.Serializer):
+    n_images = serializers.IntegerField()
+    n_patients = serializers.IntegerField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    benchmark = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    modality = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    classes = serializers.ListField(child=serializers.CharField())
+    num_classes = serializers.IntegerField()
+    accepts_predictions = serializers.BooleanField()
+    splits = serializers.DictField(child=SplitCountSerializer(), source="split_counts")
+    download_url = serializers.SerializerMethodField()
+    sample_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "slug", "name", "description", "benchmark", "modality", "organ", "label_type",
+            "classes", "num_classes", "primary_metric", "image_size", "channels", "version",
+            "source", "license", "citation", "test_images_public", "accepts_predictions",
+            "ood_level", "synthetic", "splits", "download_url", "sample_url",
+        ]  # fmt: skip
+
+    def _url(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_download_url(self, obj: Task) -> str:
+        return self._url(f"/api/v1/tasks/{obj.slug}/download")
+
+    def get_sample_url(self, obj: Task) -> str | None:
+        return self._url(f"/api/v1/tasks/{obj.slug}/sample") if obj.test_images_public else None
+
+
+class SubmissionJsonSerializer(serializers.Serializer):
+    """DESIGN §4's submission JSON (documentation only; built by ``submission_json``)."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    error = serializers.CharField(allow_null=True)
+    track = serializers.ChoiceField(choices=Track.choices)
+    protocol = serializers.ChoiceField(choices=Protocol.choices)
+    method_name = serializers.CharField()
+    verified_tunable_params = serializers.IntegerField(allow_null=True)
+    queue_position = serializers.IntegerField(allow_null=True)
+    estimated_wait_s = serializers.IntegerField(allow_null=True)
+    results = serializers.JSONField(allow_null=True, help_text="the score JSON (DESIGN §5)")
+
+
+class SubmissionListItemSerializer(SubmissionJsonSerializer):
+    benchmark = serializers.CharField()
+    created = serializers.DateTimeField()
+    is_public = serializers.BooleanField()
+
+
+class SubmissionLogSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    log = serializers.CharField(allow_blank=True, help_text="the user log")
+    staff_log = serializers.CharField(
+        allow_null=True, allow_blank=True, help_text="the staff log (staff only; else null)"
+    )
+
+
+@extend_schema_field({"type": "string", "description": "a JSON object as text"})
+class BackbonesField(serializers.Field):
+    """A JSON object ``{"<role>": "<backbone id>"}`` sent as a form field."""
+
+    default_error_messages = {"invalid": "must be a JSON object mapping roles to backbone ids"}
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data) if data.strip() else {}
+            except json.JSONDecodeError:
+                self.fail("invalid")
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            self.fail("invalid")
+        return dict(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="the .zip (predictions or checkpoint)")
+    sha256 = serializers.CharField(
+        required=False, help_text="hex sha256 of the file; a mismatch is refused (recommended)"
+    )
+    benchmark = serializers.SlugField(max_length=64)
+    track = serializers.ChoiceField(choices=Track.choices)
+    protocol = serializers.ChoiceField(choices=Protocol.choices, default=Protocol.FULL)
+    method_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    method_family = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    backbones = BackbonesField(
+        required=False, help_text='JSON object, e.g. {"backbone": "vit-b16-in21k"}'
+    )
+    pretraining = serializers.ChoiceField(choices=Pretraining.choices, default=Pretraining.UNKNOWN)
+    tunable_params = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    paper_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    code_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_public = serializers.BooleanField(default=True)
+    idempotency_key = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="a retried upload with the same key returns the first submission",
+    )
+
+    def validate_sha256(self, value: str) -> str:
+        if not SHA256.match(value.strip()):
+            raise serializers.ValidationError("must be 64 hexadecimal characters")
+        return value.strip().lower()
+
+
+class CellSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True, help_text="shared on ties; null: unranked")
+    tied_with_leader = serializers.BooleanField(
+        help_text="the paired-bootstrap 95% CI of the difference with the leader contains 0"
+    )
+    submission_id = serializers.IntegerField()
+    method_name = serializers.CharField()
+    method_family = serializers.CharField(allow_blank=True)
+    owner = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    protocol = serializers.CharField()
+    track = serializers.CharField()
+    pretraining = serializers.CharField()
+    tunable_params = serializers.IntegerField(allow_null=True)
+    params_verified = serializers.BooleanField()
+    complete = serializers.BooleanField()
+    test_id = CellSerializer()
+    test_ood = CellSerializer()
+    ood_gap = serializers.FloatField(allow_null=True)
+    tasks = serializers.DictField(child=CellSerializer(), help_text="per task, on the split/metric")
+
+
+class LeaderboardPageSerializer(serializers.Serializer):
+    benchmark = serializers.CharField()
+    board = serializers.CharField(help_text="'overall' or the modality slug")
+    filters = serializers.DictField(child=serializers.CharField(), help_text="non-default filters")
+    tasks = serializers.ListField(child=serializers.CharField())
+    page = serializers.IntegerField()
+    num_pages = serializers.IntegerField()
+    ipage = serializers.IntegerField()
+    num_ipages = serializers.IntegerField()
+    results = LeaderboardRowSerializer(many=True, help_text="ranked rows, in the page's order")
+    incomplete = LeaderboardRowSerializer(many=True, help_text="entries missing a task")

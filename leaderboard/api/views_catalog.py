@@ -1,0 +1,133 @@
+"""Read-only API views: benchmarks, tasks, a task's public download and sample submission."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from datasets.bundle import BundleError
+from leaderboard.api.downloads import public_npz, sample_csv
+from leaderboard.api.exceptions import ApiError
+from leaderboard.api.serializers import BenchmarkSerializer, ErrorSerializer, TaskSerializer
+from leaderboard.models import Benchmark, Modality, Task
+
+
+class _Benchmarks:
+    serializer_class = BenchmarkSerializer
+
+    def get_queryset(self) -> QuerySet[Benchmark]:
+        return Benchmark.objects.prefetch_related(
+            Prefetch("modalities", queryset=Modality.objects.prefetch_related("tasks"))
+        )
+
+
+class BenchmarkList(_Benchmarks, generics.ListAPIView):
+    """Every benchmark with its modalities and their tasks."""
+
+    pagination_class = None
+
+
+class BenchmarkDetail(_Benchmarks, generics.RetrieveAPIView):
+    lookup_field = "slug"
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("benchmark", str, description="benchmark slug"),
+        OpenApiParameter("modality", str, description="modality slug"),
+    ]
+)
+class TaskList(generics.ListAPIView):
+    """Tasks, optionally of one benchmark and one modality."""
+
+    serializer_class = TaskSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Task]:
+        tasks = Task.objects.select_related("benchmark", "modality")
+        benchmark = self.request.query_params.get("benchmark")
+        modality = self.request.query_params.get("modality")
+        if benchmark:
+            tasks = tasks.filter(benchmark__slug=benchmark)
+        if modality:
+            tasks = tasks.filter(modality__slug=modality)
+        return tasks
+
+
+class TaskDetail(generics.RetrieveAPIView):
+    serializer_class = TaskSerializer
+    queryset = Task.objects.select_related("benchmark", "modality")
+    lookup_field = "slug"
+
+
+def _task(slug: str) -> Task:
+    task = Task.objects.select_related("benchmark").filter(slug=slug).first()
+    if task is None:
+        raise ApiError(f"no task '{slug}'", code="not_found", status_code=404)
+    return task
+
+
+class TaskDownload(APIView):
+    """The task's public ``.npz`` (MedMNIST-style keys; never hidden labels or test patients).
+
+    The ``X-Content-SHA256`` header carries the file's sha256."""
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+            404: ErrorSerializer,
+        },
+        operation_id="tasks_download",
+    )
+    def get(self, request: Request, slug: str) -> HttpResponse:
+        task = _task(slug)
+        try:
+            path, digest = public_npz(task)
+        except (BundleError, FileNotFoundError) as exc:
+            raise ApiError(
+                f"the files of task '{slug}' are not available on this server ({exc})",
+                code="not_available",
+                status_code=404,
+            ) from None
+        response = FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"{task.slug}-v{task.version}.npz",
+            content_type="application/octet-stream",
+        )
+        response["X-Content-SHA256"] = digest
+        return response
+
+
+class TaskSample(APIView):
+    """A valid predictions CSV for the task (uniform probabilities, every test image)."""
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
+        operation_id="tasks_sample",
+    )
+    def get(self, request: Request, slug: str) -> HttpResponse:
+        task = _task(slug)
+        if not task.test_images_public:
+            raise ApiError(
+                f"task '{slug}' keeps its test images hidden: it takes checkpoint submissions "
+                "only and has no sample predictions file",
+                code="no_public_test_images",
+                status_code=404,
+            )
+        try:
+            text = sample_csv(task)
+        except (BundleError, FileNotFoundError) as exc:
+            raise ApiError(
+                f"the files of task '{slug}' are not available on this server ({exc})",
+                code="not_available",
+                status_code=404,
+            ) from None
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{task.slug}.csv"'
+        return response

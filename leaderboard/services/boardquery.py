@@ -1,0 +1,259 @@
+"""Reading a board: filters from the query string, the page of rows, cell formatting.
+
+Every read is a constant number of queries over the stored rows (``BoardEntry``), whatever the
+number of submissions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import F, FloatField, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.http import QueryDict
+
+from leaderboard.models import Benchmark, BoardEntry, BoardState, Modality, Task
+
+PAGE_SIZE = 50
+SPLITS = ("test_id", "test_ood")
+PROTOCOLS = ("full", "1k")
+PRETRAININGS = ("general", "medical", "both")
+TRACKS = ("predictions", "checkpoint")
+FIXED_SORTS = ("rank", "test_id", "test_ood", "ood_gap", "params", "method")
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    split: str = "test_id"
+    metric: str = "primary"
+    sort: str = "rank"
+    desc: bool = True
+    protocol: str = "full"
+    family: str = ""
+    pretraining: str = ""
+    track: str = ""
+    verified: bool = False
+    show_all: bool = False
+    page: int = 1
+    ipage: int = 1
+
+    @classmethod
+    def parse(cls, query: QueryDict, task_slugs: list[str], metrics: list[str]) -> BoardFilters:
+        """Unknown values fall back to the defaults (a shared link never errors)."""
+
+        def pick(name: str, allowed: tuple[str, ...] | list[str], default: str) -> str:
+            value = query.get(name, default)
+            return value if value in allowed else default
+
+        sorts = [*FIXED_SORTS, *(f"task:{s}" for s in task_slugs)]
+        return cls(
+            split=pick("split", SPLITS, "test_id"),
+            metric=pick("metric", ["primary", *metrics], "primary"),
+            sort=pick("sort", sorts, "rank"),
+            desc=query.get("order", "desc") != "asc",
+            protocol=pick("protocol", PROTOCOLS, "full"),
+            family=query.get("family", "")[:50],
+            pretraining=pick("pretraining", PRETRAININGS, ""),
+            track=pick("track", TRACKS, ""),
+            verified=query.get("verified") in ("1", "on", "true"),
+            show_all=query.get("all") in ("1", "on", "true"),
+            page=_positive(query.get("page")),
+            ipage=_positive(query.get("ipage")),
+        )
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The non-default query parameters of these filters with ``changes`` applied."""
+        f = replace(self, **changes)
+        out = {
+            "split": f.split,
+            "metric": f.metric,
+            "sort": f.sort,
+            "order": "desc" if f.desc else "asc",
+            "protocol": f.protocol,
+            "family": f.family,
+            "pretraining": f.pretraining,
+            "track": f.track,
+            "verified": "1" if f.verified else "",
+            "all": "1" if f.show_all else "",
+            "page": str(f.page) if f.page > 1 else "",
+            "ipage": str(f.ipage) if f.ipage > 1 else "",
+        }
+        defaults = BoardFilters()
+        default_out = {"split": defaults.split, "metric": "primary", "sort": "rank"}
+        default_out |= {"order": "desc", "protocol": "full"}
+        return {k: v for k, v in out.items() if v and default_out.get(k) != v}
+
+    def query(self, **changes: Any) -> str:
+        params = self.params(**changes)
+        return "?" + urlencode(params) if params else "?"
+
+    def cache_key(self) -> str:
+        return urlencode(sorted(self.params().items()))
+
+
+def _positive(value: str | None) -> int:
+    try:
+        return max(int(value or 1), 1)
+    except ValueError:
+        return 1
+
+
+@dataclass
+class Board:
+    benchmark: Benchmark
+    modality: Modality | None
+    state: BoardState
+    tasks: list[Task]
+    metrics: list[str] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return self.modality.slug if self.modality else "overall"
+
+    @property
+    def title(self) -> str:
+        return f"{self.benchmark.name} · {self.modality.name if self.modality else 'Overall'}"
+
+
+def load_board(benchmark_slug: str, modality_slug: str | None) -> Board | None:
+    """Three queries: benchmark with its state, the modality, the tasks."""
+    benchmark = Benchmark.objects.filter(slug=benchmark_slug).first()
+    if benchmark is None:
+        return None
+    modality = None
+    if modality_slug is not None:
+        modality = Modality.objects.filter(benchmark=benchmark, slug=modality_slug).first()
+        if modality is None:
+            return None
+    state = BoardState.objects.filter(benchmark=benchmark).first() or BoardState(
+        benchmark=benchmark
+    )
+    tasks = Task.objects.filter(benchmark=benchmark).order_by("modality__order", "slug")
+    if modality is not None:
+        tasks = tasks.filter(modality=modality)
+    task_list = list(tasks)
+    metrics = sorted({m for m in state.facets.get("metrics", [])})
+    return Board(benchmark, modality, state, task_list, metrics)
+
+
+def filtered(board: Board, f: BoardFilters) -> QuerySet[BoardEntry]:
+    qs = BoardEntry.objects.filter(
+        benchmark=board.benchmark, modality=board.modality, protocol=f.protocol
+    )
+    if not f.show_all:
+        qs = qs.filter(**{f"best_{f.split}": True})
+    if f.family:
+        qs = qs.filter(method_family=f.family)
+    if f.pretraining:
+        qs = qs.filter(pretraining=f.pretraining)
+    if f.track:
+        qs = qs.filter(track=f.track)
+    if f.verified:
+        qs = qs.filter(params_verified=True)
+    return qs
+
+
+def metric_for(task: Task, f: BoardFilters) -> str:
+    return task.primary_metric if f.metric == "primary" else f.metric
+
+
+def ordered(qs: QuerySet[BoardEntry], board: Board, f: BoardFilters) -> QuerySet[BoardEntry]:
+    if f.sort == "method":
+        expr: Any = F("method_name")
+    elif f.sort == "params":
+        expr = F("tunable_params")
+    elif f.sort.startswith("task:"):
+        task = next(t for t in board.tasks if t.slug == f.sort[5:])
+        expr = Cast(KT(f"cells__{task.slug}__{f.split}__{metric_for(task, f)}__0"), FloatField())
+    else:
+        expr = F(f.split if f.sort == "rank" else f.sort)
+    key = expr.desc(nulls_last=True) if f.desc else expr.asc(nulls_last=True)
+    return qs.order_by(key, "submission_id")
+
+
+def attach_cells(rows: list[BoardEntry], board: Board, f: BoardFilters) -> None:
+    """Set ``cell_<i>`` (the shown metric of task i) on a page of rows fetched without ``cells``:
+    one more query over the page's ids, which reads a few bytes of JSON per row instead of
+    every metric (and never touches the rows outside the page)."""
+    shown = {
+        f"cell_{i}": F(f"cells__{t.slug}__{f.split}__{metric_for(t, f)}")
+        for i, t in enumerate(board.tasks)
+    }
+    found = (
+        {
+            row["pk"]: row
+            for row in BoardEntry.objects.filter(pk__in=[e.pk for e in rows])
+            .annotate(**shown)
+            .values("pk", *shown)
+        }
+        if rows
+        else {}
+    )
+    for e in rows:
+        for name in shown:
+            setattr(e, name, found.get(e.pk, {}).get(name))
+
+
+def page_of(qs: QuerySet[BoardEntry], page: int) -> tuple[list[BoardEntry], int, int]:
+    """(rows, page, number of pages): one count and one slice."""
+    total = qs.count()
+    pages = max(math.ceil(total / PAGE_SIZE), 1)
+    page = min(page, pages)
+    start = (page - 1) * PAGE_SIZE
+    return list(qs[start : start + PAGE_SIZE]), page, pages
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def ci_text(lo: float | None, hi: float | None) -> str:
+    return "" if lo is None or hi is None else f"95% CI [{lo:.3f}, {hi:.3f}]"
+
+
+def half_width(lo: float | None, hi: float | None) -> str:
+    return "" if lo is None or hi is None else f"±{(hi - lo) / 2:.3f}"
+
+
+def cell(value: float | None, lo: float | None, hi: float | None) -> dict[str, Any]:
+    return {
+        "value": value,
+        "text": fmt(value),
+        "ci": ci_text(lo, hi),
+        "pm": half_width(lo, hi),
+    }
+
+
+def row_view(e: BoardEntry, board: Board, f: BoardFilters) -> dict[str, Any]:
+    """What the table and the exports show for one row."""
+    split = f.split
+    rank = getattr(e, f"rank_all_{split}" if f.show_all else f"rank_{split}")
+    tasks = []
+    for i, t in enumerate(board.tasks):
+        v = getattr(e, f"cell_{i}")
+        tasks.append(cell(*(v or [None, None, None])) | {"slug": t.slug})
+    return {
+        "entry": e,
+        "rank": rank,
+        "tied": getattr(e, f"tied_{split}") and rank is not None,
+        "tasks": tasks,
+        "test_id": cell(e.test_id, e.test_id_lo, e.test_id_hi),
+        "test_ood": cell(e.test_ood, e.test_ood_lo, e.test_ood_hi),
+        "ood_gap": cell(e.ood_gap, None, None),
+        "params": e.tunable_params,
+        "params_text": compact(e.tunable_params),
+    }
+
+
+def compact(n: int | None) -> str:
+    """1234567 → 1.23M (the exact count is in the cell's title)."""
+    if n is None:
+        return "n/a"
+    for size, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{suffix}"
+    return str(n)

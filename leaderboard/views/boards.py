@@ -1,0 +1,158 @@
+"""Overall and per-modality boards, their charts and exports.
+
+The board body is cached per benchmark, board, board generation and filter set; a recompute bumps
+the generation, so a landed result invalidates every cached page of its benchmark at once.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+
+from leaderboard.services import charts
+from leaderboard.services.boardhtml import rows_html
+from leaderboard.services.boardquery import (
+    PRETRAININGS,
+    PROTOCOLS,
+    SPLITS,
+    TRACKS,
+    Board,
+    BoardFilters,
+    attach_cells,
+    filtered,
+    load_board,
+    ordered,
+    page_of,
+    row_view,
+)
+from leaderboard.services.exports import board_csv, board_json
+
+
+def _board(benchmark: str, modality: str | None) -> Board:
+    board = load_board(benchmark, modality)
+    if board is None:
+        raise Http404("no such board")
+    return board
+
+
+def _filters(request: HttpRequest, board: Board) -> BoardFilters:
+    return BoardFilters.parse(request.GET, [t.slug for t in board.tasks], board.metrics)
+
+
+def _headers(board: Board, f: BoardFilters) -> list[dict[str, object]]:
+    """Sortable column headers: a link (keyboard-reachable) and the aria-sort state."""
+    cols = [("rank", "Rank", "num"), ("method", "Method", "")]
+    cols += [(f"task:{t.slug}", t.slug, "num") for t in board.tasks]
+    mean = "Overall" if board.modality is None else board.modality.name
+    cols += [("test_id", f"{mean} test_id", "num"), ("test_ood", f"{mean} test_ood", "num")]
+    cols += [("ood_gap", "OOD gap", "num"), ("params", "Tunable params", "num")]
+    out = []
+    for key, label, css in cols:
+        active = f.sort == key
+        desc = not f.desc if active else key != "method"
+        aria = ("descending" if f.desc else "ascending") if active else "none"
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "css": css,
+                "aria": aria,
+                "href": f.query(sort=key, desc=desc, page=1, ipage=1),
+                "task": key.startswith("task:"),
+            }
+        )
+    return out
+
+
+def board_context(board: Board, f: BoardFilters) -> dict[str, object]:
+    qs = ordered(filtered(board, f), board, f).defer("cells")
+    rows, page, pages = page_of(qs.filter(complete=True), f.page)
+    inc, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)
+    attach_cells(rows + inc, board, f)
+    base = "board" if board.modality is None else "board_modality"
+    return {
+        "board": board,
+        "f": f,
+        "headers": _headers(board, f),
+        "rows_html": rows_html([row_view(e, board, f) for e in rows]),
+        "incomplete": bool(inc),
+        "incomplete_html": rows_html([row_view(e, board, f) for e in inc]),
+        "page": page,
+        "pages": pages,
+        "prev": f.query(page=page - 1) if page > 1 else "",
+        "next": f.query(page=page + 1) if page < pages else "",
+        "ipage": ipage,
+        "ipages": ipages,
+        "iprev": f.query(ipage=ipage - 1) if ipage > 1 else "",
+        "inext": f.query(ipage=ipage + 1) if ipage < ipages else "",
+        "splits": SPLITS,
+        "protocols": PROTOCOLS,
+        "pretrainings": PRETRAININGS,
+        "tracks": TRACKS,
+        "families": board.state.facets.get("families", []),
+        "metrics": board.metrics,
+        "split_links": [(s, f.query(split=s, page=1, ipage=1)) for s in SPLITS],
+        "query": f.query(page=1, ipage=1),
+        "url_name": base,
+        "url_args": [board.benchmark.slug]
+        + ([board.modality.slug] if board.modality is not None else []),
+    }
+
+
+def _cached(kind: str, board: Board, f: BoardFilters, make: object) -> str:
+    key = f"{kind}:{board.benchmark.pk}:{board.state.generation}:{board.slug}:{f.cache_key()}"
+    html = cache.get(key)
+    if html is None:
+        html = make()  # type: ignore[operator]
+        cache.set(key, html, getattr(settings, "MEDVTAB_BOARD_CACHE_S", 600))
+    return html
+
+
+def board(request: HttpRequest, benchmark: str, modality: str | None = None) -> HttpResponse:
+    b = _board(benchmark, modality)
+    f = _filters(request, b)
+    body = _cached(
+        "board",
+        b,
+        f,
+        lambda: render_to_string("leaderboard/board_body.html", board_context(b, f)),
+    )
+    return render(request, "leaderboard/board.html", {"board": b, "body": body, "f": f})
+
+
+def board_charts(request: HttpRequest, benchmark: str, modality: str | None = None) -> HttpResponse:
+    b = _board(benchmark, modality)
+    f = _filters(request, b)
+    specs = _cached("charts", b, f, lambda: json.dumps(charts.board_charts(b, f)))
+    return render(
+        request,
+        "leaderboard/board_charts.html",
+        {"board": b, "f": f, "charts": json.loads(specs), "split_links": _split_links(f)},
+    )
+
+
+def _split_links(f: BoardFilters) -> list[tuple[str, str]]:
+    return [(s, f.query(split=s)) for s in SPLITS]
+
+
+def board_csv_view(
+    request: HttpRequest, benchmark: str, modality: str | None = None
+) -> HttpResponse:
+    b = _board(benchmark, modality)
+    response = HttpResponse(
+        board_csv(b, _filters(request, b)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{b.benchmark.slug}-{b.slug}.csv"'
+    return response
+
+
+def board_json_view(
+    request: HttpRequest, benchmark: str, modality: str | None = None
+) -> JsonResponse:
+    b = _board(benchmark, modality)
+    return JsonResponse(board_json(b, _filters(request, b)))
