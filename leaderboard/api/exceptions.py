@@ -9,7 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
@@ -80,7 +87,27 @@ def _code_of(exc: APIException) -> str:
     return str(getattr(exc.detail, "code", None) or "error")
 
 
+def _suspicious(exc: SuspiciousOperation) -> Response:
+    """Django refuses oversized or overlong request bodies while DRF parses them; answer 4xx."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024**2
+        body = error_body(
+            "request_too_large",
+            f"the form fields (besides the file) are larger than {limit} MB; keep them short",
+        )
+        return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent):
+        detail = f"too many form fields (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})"
+    elif isinstance(exc, TooManyFilesSent):
+        detail = f"too many files (at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES})"
+    else:
+        detail = "bad request"
+    return Response(error_body("bad_request", detail), status=status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, SuspiciousOperation):
+        return _suspicious(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unexpected error in %s", context.get("view").__class__.__name__)

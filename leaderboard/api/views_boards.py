@@ -24,6 +24,7 @@ from leaderboard.services.boardquery import (
     TRACKS,
     Board,
     BoardFilters,
+    default_protocol,
     filtered,
     load_board,
     metric_for,
@@ -100,7 +101,12 @@ class Leaderboard(APIView):
             raise ApiError(
                 f"no board for {what}benchmark '{benchmark}'", code="not_found", status_code=404
             )
-        f = BoardFilters.parse(request.query_params, [t.slug for t in board.tasks], board.metrics)
+        f = BoardFilters.parse(
+            request.query_params,
+            [t.slug for t in board.tasks],
+            board.metrics,
+            default_protocol(board.benchmark.pk),
+        )
         qs = ordered(filtered(board, f), board, f)
         rows, page, pages = page_of(qs.filter(complete=True), f.page)
         incomplete, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)

@@ -40,9 +40,16 @@ class BoardFilters:
     show_all: bool = False
     page: int = 1
     ipage: int = 1
+    default_protocol: str = "full"
 
     @classmethod
-    def parse(cls, query: QueryDict, task_slugs: list[str], metrics: list[str]) -> BoardFilters:
+    def parse(
+        cls,
+        query: QueryDict,
+        task_slugs: list[str],
+        metrics: list[str],
+        default_protocol: str = "full",
+    ) -> BoardFilters:
         """Unknown values fall back to the defaults (a shared link never errors)."""
 
         def pick(name: str, allowed: tuple[str, ...] | list[str], default: str) -> str:
@@ -55,7 +62,7 @@ class BoardFilters:
             metric=pick("metric", ["primary", *metrics], "primary"),
             sort=pick("sort", sorts, "rank"),
             desc=query.get("order", "desc") != "asc",
-            protocol=pick("protocol", PROTOCOLS, "full"),
+            protocol=pick("protocol", PROTOCOLS, default_protocol),
             family=query.get("family", "")[:50],
             pretraining=pick("pretraining", PRETRAININGS, ""),
             track=pick("track", TRACKS, ""),
@@ -63,6 +70,7 @@ class BoardFilters:
             show_all=query.get("all") in ("1", "on", "true"),
             page=_positive(query.get("page")),
             ipage=_positive(query.get("ipage")),
+            default_protocol=default_protocol,
         )
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -84,7 +92,7 @@ class BoardFilters:
         }
         defaults = BoardFilters()
         default_out = {"split": defaults.split, "metric": "primary", "sort": "rank"}
-        default_out |= {"order": "desc", "protocol": "full"}
+        default_out |= {"order": "desc", "protocol": self.default_protocol}
         return {k: v for k, v in out.items() if v and default_out.get(k) != v}
 
     def query(self, **changes: Any) -> str:
@@ -93,6 +101,16 @@ class BoardFilters:
 
     def cache_key(self) -> str:
         return urlencode(sorted(self.params().items()))
+
+
+def default_protocol(benchmark_id: int) -> str:
+    """``full`` once it has entries; until then ``1k`` if that has (the demo's baselines)."""
+    protocols = set(
+        BoardEntry.objects.filter(benchmark_id=benchmark_id, modality__isnull=True)
+        .values_list("protocol", flat=True)
+        .distinct()
+    )
+    return "1k" if "full" not in protocols and "1k" in protocols else "full"
 
 
 def _positive(value: str | None) -> int:

@@ -35,15 +35,20 @@ def _loop(hostname: str, queues: str) -> None:
         _stop.wait(interval)
 
 
+def queue_names(sender: Any) -> str:
+    """The queues this worker consumes (its -Q selection), e.g. "cpu,gpu"."""
+    queues = getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None)
+    selected = getattr(queues, "consume_from", None) or queues or {}
+    return ",".join(sorted(selected))
+
+
 @worker_ready.connect
 def _start(sender: Any = None, **kwargs: Any) -> None:
     hostname = str(getattr(sender, "hostname", "") or "unknown")
-    consumer = getattr(sender, "consumer", None)
-    names = ""
-    if consumer is not None and getattr(consumer, "task_consumer", None) is not None:
-        names = ",".join(sorted(q.name for q in consumer.task_consumer.queues))
     _stop.clear()
-    threading.Thread(target=_loop, args=(hostname, names), daemon=True, name="heartbeat").start()
+    threading.Thread(
+        target=_loop, args=(hostname, queue_names(sender)), daemon=True, name="heartbeat"
+    ).start()
 
 
 @worker_shutdown.connect

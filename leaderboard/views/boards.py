@@ -24,6 +24,7 @@ from leaderboard.services.boardquery import (
     Board,
     BoardFilters,
     attach_cells,
+    default_protocol,
     filtered,
     load_board,
     ordered,
@@ -41,7 +42,12 @@ def _board(benchmark: str, modality: str | None) -> Board:
 
 
 def _filters(request: HttpRequest, board: Board) -> BoardFilters:
-    return BoardFilters.parse(request.GET, [t.slug for t in board.tasks], board.metrics)
+    return BoardFilters.parse(
+        request.GET,
+        [t.slug for t in board.tasks],
+        board.metrics,
+        default_protocol(board.benchmark.pk),
+    )
 
 
 def _headers(board: Board, f: BoardFilters) -> list[dict[str, object]]:
@@ -75,13 +81,16 @@ def board_context(board: Board, f: BoardFilters) -> dict[str, object]:
     inc, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)
     attach_cells(rows + inc, board, f)
     base = "board" if board.modality is None else "board_modality"
+    views = [row_view(e, board, f) for e in rows]
+    incomplete_views = [row_view(e, board, f) for e in inc]
     return {
         "board": board,
         "f": f,
         "headers": _headers(board, f),
-        "rows_html": rows_html([row_view(e, board, f) for e in rows]),
+        "rows": views,
+        "rows_html": rows_html(views),
         "incomplete": bool(inc),
-        "incomplete_html": rows_html([row_view(e, board, f) for e in inc]),
+        "incomplete_html": rows_html(incomplete_views),
         "page": page,
         "pages": pages,
         "prev": f.query(page=page - 1) if page > 1 else "",

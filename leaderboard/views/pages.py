@@ -22,7 +22,7 @@ from leaderboard.models import (
     Task,
     WorkerHeartbeat,
 )
-from leaderboard.services.boardquery import BoardFilters, cell
+from leaderboard.services.boardquery import BoardFilters, cell, default_protocol
 from leaderboard.services.charts import class_balance_chart
 from leaderboard.services.exports import (
     class_counts,
@@ -37,17 +37,17 @@ TASK_BOARD_ROWS = 50
 
 
 def _leaders() -> dict[int, list[BoardEntry]]:
+    """The top of each benchmark's overall board, on ``full`` once it has entries, else ``1k``."""
     rows = BoardEntry.objects.filter(
         modality__isnull=True,
-        protocol="full",
         complete=True,
         rank_test_id__lte=LEADERS,
         best_test_id=True,
-    ).order_by("benchmark_id", "rank_test_id", "submission_id")
-    out: dict[int, list[BoardEntry]] = {}
-    for e in rows[:200]:
-        out.setdefault(e.benchmark_id, []).append(e)
-    return out
+    ).order_by("benchmark_id", "protocol", "rank_test_id", "submission_id")
+    by_protocol: dict[int, dict[str, list[BoardEntry]]] = {}
+    for e in rows[:400]:
+        by_protocol.setdefault(e.benchmark_id, {}).setdefault(e.protocol, []).append(e)
+    return {b: groups.get("full") or groups.get("1k") or [] for b, groups in by_protocol.items()}
 
 
 def _workers() -> dict[str, Any]:
@@ -156,7 +156,7 @@ def _task_board(task: Task, f: BoardFilters) -> list[dict[str, Any]]:
 
 def task_detail(request: HttpRequest, slug: str) -> HttpResponse:
     task = _task(slug)
-    f = BoardFilters.parse(request.GET, [], [])
+    f = BoardFilters.parse(request.GET, [], [], default_protocol(task.benchmark_id))
     context = {
         "task": task,
         "f": f,

@@ -46,7 +46,9 @@ def _visible(request: HttpRequest, pk: int) -> Submission:
 @login_required
 @verified_required
 def submit(request: HttpRequest) -> HttpResponse:
-    form = SubmissionForm(request.POST or None, request.FILES or None)
+    # Bound on every POST, so that a body the form cannot read (JSON, say) gets field errors.
+    posted = request.method == "POST"
+    form = SubmissionForm(request.POST if posted else None, request.FILES if posted else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -78,3 +78,20 @@ def test_embedded_default_round_trip(tmp_path: Path, settings: object) -> None:
         )
     assert (var / "db.sqlite3").is_file()
     assert (var / "broker").is_dir()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_heartbeat_names_its_queues(redis_url: str, tmp_path: Path, data_root: Path) -> None:
+    env = subprocess_env(
+        DATABASE_URL=database_url_for_subprocess(),
+        CELERY_BROKER_URL=redis_url,
+        MEDVTAB_HEARTBEAT_INTERVAL_S="1",
+    )
+    with celery_worker(env, queues="gpu", name="hb", log=tmp_path / "worker.log"):
+        wait_for(
+            lambda: WorkerHeartbeat.objects.filter(hostname__startswith="hb@").exists(),
+            60,
+            "the worker's first heartbeat",
+        )
+    beat = WorkerHeartbeat.objects.get(hostname__startswith="hb@")
+    assert beat.queues == "gpu"

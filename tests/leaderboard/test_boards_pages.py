@@ -325,3 +325,15 @@ def test_plotly_is_served_from_the_installed_package(settings: Any, tmp_path: Pa
     )
     assert sorted(p for p, _ in finder.list([])) == ["vendor/plotly.css", "vendor/plotly.min.js"]
     assert finders.find("js/charts.js") and finders.find("js/csp-shim.js")
+
+
+def test_board_defaults_to_the_protocol_that_has_entries() -> None:
+    """The demo's baselines are all `1k`: the default board must show them, not an empty `full`."""
+    from django.http import QueryDict
+
+    from leaderboard.services.boardquery import BoardFilters
+
+    f = BoardFilters.parse(QueryDict(""), [], [], default_protocol="1k")
+    assert f.protocol == "1k" and "protocol" not in f.params()
+    chosen = BoardFilters.parse(QueryDict("protocol=full"), [], [], default_protocol="1k")
+    assert chosen.protocol == "full" and chosen.params()["protocol"] == "full"
