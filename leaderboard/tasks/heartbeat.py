@@ -4,6 +4,7 @@ worker's main process, so the reaper can tell a vanished worker from a slow one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from typing import Any
@@ -16,6 +17,7 @@ from django.utils import timezone
 from leaderboard.models import WorkerHeartbeat
 
 _stop = threading.Event()
+log = logging.getLogger(__name__)
 
 
 def beat_once(hostname: str, queues: str) -> None:
@@ -28,10 +30,19 @@ def beat_once(hostname: str, queues: str) -> None:
 
 def _loop(hostname: str, queues: str) -> None:
     interval = settings.MEDVTAB_HEARTBEAT_INTERVAL_S
+    failing = False
     while not _stop.is_set():
-        # The database may be briefly unreachable; keep beating.
-        with contextlib.suppress(Exception):
+        try:
             beat_once(hostname, queues)
+            failing = False
+        except Exception:  # the database may be briefly unreachable: say so once, keep beating
+            if not failing:
+                log.warning(
+                    "worker heartbeat failed; the reaper may treat %s as gone",
+                    hostname,
+                    exc_info=True,
+                )
+            failing = True
         _stop.wait(interval)
 
 
