@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import math
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -74,7 +75,32 @@ def _read_npz(data: bytes, name: str, limits: Limits, budget: int) -> tuple[np.n
     return arrays["image_ids"], arrays["probs"]
 
 
+def _check_declared_size(data: bytes, name: str, key: str) -> None:
+    """Refuse a header that declares more data than the file holds: ``np.load`` would allocate
+    the declared size first (a 10^12-row header is a MemoryError, not a message)."""
+    fp = io.BytesIO(data)
+    try:
+        major, _ = np.lib.format.read_magic(fp)
+        reader = (
+            np.lib.format.read_array_header_1_0
+            if major == 1
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = reader(fp)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError):
+        return  # not a plain .npy header: np.load says what is wrong with it
+    if dtype.hasobject:
+        return
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > len(data) - fp.tell():
+        raise SubmissionInvalid(
+            f"{name}: '{key}' declares shape {tuple(shape)} ({human_bytes(declared)}) but holds "
+            f"only {human_bytes(len(data) - fp.tell())} of data"
+        )
+
+
 def _load_npy(data: bytes, name: str, key: str) -> np.ndarray:
+    _check_declared_size(data, name, key)
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
@@ -94,7 +120,14 @@ def _load_npy(data: bytes, name: str, key: str) -> np.ndarray:
         raise SubmissionInvalid(
             f"{name}: 'probs' must be a 2-D numeric array (N x K), not {array.dtype} {array.shape}"
         )
-    return np.char.decode(array, "utf-8") if array.dtype.kind == "S" else array
+    if array.dtype.kind != "S":
+        return array
+    try:
+        return np.char.decode(array, "utf-8")
+    except UnicodeDecodeError:
+        raise SubmissionInvalid(
+            f"{name}: '{key}' holds bytes that are not valid UTF-8; save the ids as strings"
+        ) from None
 
 
 def _parse_member(

@@ -80,7 +80,13 @@ def _database(url: str) -> dict[str, object]:
     except Exception as exc:  # dj-database-url raises several types for bad URLs
         raise ImproperlyConfigured(f"DATABASE_URL={url!r} is not a database URL: {exc}") from None
     if config.get("ENGINE") == "django.db.backends.sqlite3":
-        config["OPTIONS"] = {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+        # IMMEDIATE: a write transaction takes the lock up front and waits for it (busy timeout),
+        # instead of failing with "database is locked" when a worker and its heartbeat both write.
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
         config["CONN_MAX_AGE"] = 0
     return dict(config)
 

@@ -97,6 +97,8 @@ def _check_fields(req: SubmissionRequest) -> None:
         raise UploadRefused("seed must fit in 64 bits", field="seed")
     req.method_name = clean_text(req.method_name, field_name="method_name", max_length=100)
     req.method_family = clean_text(req.method_family, field_name="method_family", max_length=50)
+    if "/" in req.method_family:  # the family is a URL path segment (/methods/<family>/)
+        raise UploadRefused("method_family may not contain '/'", field="method_family")
     req.description = clean_text(req.description, field_name="description", max_length=5000)
     for name in ("paper_url", "code_url"):
         value = clean_text(getattr(req, name), field_name=name, max_length=200)
