@@ -70,5 +70,10 @@ def test_seed_baselines_submits_every_configuration_once(
         call_command(*args, stdout=out)  # cached: no training, no new submission
         assert out.getvalue().count("cached") == 3
         assert Submission.objects.filter(is_baseline=True).count() == 3
+        table = io.StringIO()
+        call_command("baseline_table", "--benchmark", BENCH, stdout=table)
+        lines = table.getvalue().splitlines()
+        assert len(lines) == 2 + 3 and all(s.method_name in table.getvalue() for s in subs)
+        assert f"{gmoe.verified_tunable_params:,}" in table.getvalue()
     finally:
         app.conf.task_always_eager = False
