@@ -22,6 +22,7 @@ from leaderboard.models import (
     Task,
     WorkerHeartbeat,
 )
+from leaderboard.services.baselines import read_progress
 from leaderboard.services.boardquery import BoardFilters, cell, default_protocol
 from leaderboard.services.charts import class_balance_chart
 from leaderboard.services.exports import (
@@ -109,6 +110,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "recent": recent,
         "workers": _workers(),
         "seeding": _seeding(),
+        "seeding_stage": read_progress(),
     }
     return render(request, "leaderboard/home.html", context)
 

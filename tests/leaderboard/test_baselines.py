@@ -77,3 +77,14 @@ def test_seed_baselines_submits_every_configuration_once(
         assert f"{gmoe.verified_tunable_params:,}" in table.getvalue()
     finally:
         app.conf.task_always_eager = False
+
+
+@pytest.mark.django_db
+def test_home_shows_the_seeding_stage(client: Any, settings: Any, tmp_path: Path) -> None:
+    from leaderboard.services.baselines import write_progress
+
+    settings.VAR_DIR = tmp_path
+    assert "seeding-stage" not in client.get("/").content.decode()
+    write_progress(stage="training lora (medical, 1k)", done=6, total=17)
+    html = client.get("/").content.decode()
+    assert "training lora (medical, 1k)" in html and "6 of 17 trained" in html
