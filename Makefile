@@ -30,6 +30,7 @@ run: venv
 	@HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/run-demo.sh
 
 test: venv browser
+	$(VENV)/bin/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  MEDVTAB_VAR_DIR=$(CURDIR)/var/test SECRET_KEY=test-only-secret DEBUG=0 \
 	  $(PY) -m pytest $(PYTEST_ARGS)

@@ -56,7 +56,7 @@ def export_public_npz(root: Path | str, meta: TaskMeta, out: Path | str | Binary
     arrays = public_npz_arrays(root, meta)
 
     def write(handle: BinaryIO) -> None:
-        np.savez_compressed(handle, **arrays)
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
 
     if isinstance(out, str | Path):
         _write_atomic(Path(out), write)

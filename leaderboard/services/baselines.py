@@ -146,7 +146,7 @@ def submit_baseline(
             SubmissionRequest(
                 owner=owner,
                 benchmark=benchmark,
-                track="checkpoint",  # type: ignore[arg-type]
+                track="checkpoint",
                 upload=File(handle, name=archive.name),
                 protocol=config.protocol,
                 method_name=config.label,

@@ -194,7 +194,8 @@ def _stream_vectors(
         .values_list("submission_id", "task__slug", "split", "values")
         .iterator(chunk_size=1000)
     )
-    current, vectors = None, {}
+    current: int | None = None
+    vectors: dict[tuple[str, str], np.ndarray] = {}
     for sub_id, slug, split, raw in rows:
         if sub_id != current:
             if current is not None:

@@ -40,7 +40,7 @@ def _redis_ids(url: str) -> set[int]:
     for queue in QUEUES:
         keys.append(queue)
         keys.extend(client.scan_iter(match=f"{queue}{PRIORITY_SEPARATOR}*"))
-    messages: list[bytes] = []
+    messages: list[bytes | str] = []
     for key in keys:
         messages.extend(client.lrange(key, 0, -1))
     messages.extend(client.hvals("unacked"))

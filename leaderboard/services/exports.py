@@ -31,7 +31,7 @@ def neutralise(value: Any) -> Any:
 
 def current_version(board: Board) -> str:
     tasks = Task.objects.filter(benchmark=board.benchmark)
-    return benchmark_version({t.slug: t for t in tasks})  # type: ignore[misc]
+    return benchmark_version({t.slug: t for t in tasks})
 
 
 def columns(board: Board, f: BoardFilters) -> list[str]:

@@ -263,7 +263,7 @@ def cancel(submission: Submission, by: AbstractBaseUser) -> bool:
 def can_rerun(submission: Submission, user: AbstractBaseUser) -> bool:
     if getattr(user, "is_staff", False):
         return submission.status in FINAL
-    return submission.owner_id == user.pk and submission.status == Status.FAILED  # type: ignore[attr-defined]
+    return submission.owner_id == user.pk and submission.status == Status.FAILED
 
 
 def requeue(submission_id: int, *, note: str, reset_attempts: bool = False) -> bool:

@@ -56,7 +56,7 @@ def submit(request: HttpRequest) -> HttpResponse:
                 SubmissionRequest(
                     owner=request.user,
                     benchmark=data["benchmark"],
-                    track=data["track"],  # type: ignore[arg-type]
+                    track=data["track"],
                     upload=data["file"],
                     protocol=data["protocol"],
                     method_name=data["method_name"],
@@ -92,7 +92,8 @@ def _results_table(sub: Submission) -> list[dict[str, object]]:
     )
     for r in results:
         row = rows.setdefault(r.task.slug, {"task": r.task, "metrics": {}})
-        metric = row["metrics"].setdefault(r.metric, {"primary": r.is_primary})  # type: ignore[union-attr]
+        metrics: dict[str, dict[str, object]] = row["metrics"]  # type: ignore[assignment]
+        metric = metrics.setdefault(r.metric, {"primary": r.is_primary})
         metric[r.split] = r
     return list(rows.values())
 
@@ -105,7 +106,7 @@ def _context(request: HttpRequest, sub: Submission) -> dict[str, object]:
         "insider": insider,
         "show_staff_log": getattr(request.user, "is_staff", False),
         "can_cancel": insider and sub.status in ("pending", "queued"),
-        "can_rerun": request.user.is_authenticated and can_rerun(sub, request.user),  # type: ignore[arg-type]
+        "can_rerun": request.user.is_authenticated and can_rerun(sub, request.user),
         "rows": _results_table(sub) if sub.status == "succeeded" else [],
         "aggregates": sub.aggregates.select_related("modality").order_by("scope", "modality__order")
         if sub.status == "succeeded"
@@ -138,7 +139,7 @@ def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     sub = _visible(request, pk)
     if not is_insider(sub, request.user):
         raise Http404("no such submission")
-    if cancel(sub, request.user):  # type: ignore[arg-type]
+    if cancel(sub, request.user):
         messages.success(request, f"Submission #{sub.pk} was cancelled.")
     else:
         messages.error(request, "Only a pending or queued submission can be cancelled.")
@@ -151,7 +152,7 @@ def submission_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     sub = _visible(request, pk)
     if not is_insider(sub, request.user):
         raise Http404("no such submission")
-    if rerun(sub, request.user):  # type: ignore[arg-type]
+    if rerun(sub, request.user):
         messages.success(request, f"Submission #{sub.pk} was queued again.")
     else:
         messages.error(request, "Only the owner of a failed submission (or staff) can re-run it.")

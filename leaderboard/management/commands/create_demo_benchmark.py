@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from datasets import synthetic
 from leaderboard.services.registration import sync_benchmark, write_benchmark_info
 
-DEMO_INFO = {
+DEMO_INFO: dict[str, object] = {
     "name": "Med-VTAB-mini (synthetic)",
     "description": (
         "A small, fully synthetic stand-in for Med-VTAB, generated deterministically "
