@@ -1,0 +1,146 @@
+"""Operators' admin pages: tasks, submissions (with their logs and results), tokens, workers."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from leaderboard.models import (
+    Aggregate,
+    ApiToken,
+    Benchmark,
+    Modality,
+    Profile,
+    Result,
+    Submission,
+    Task,
+    WorkerHeartbeat,
+)
+from leaderboard.services.submissions import requeue
+
+
+class ModalityInline(admin.TabularInline):
+    model = Modality
+    extra = 0
+
+
+@admin.register(Benchmark)
+class BenchmarkAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "synthetic", "updated")
+    inlines = [ModalityInline]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = (
+        "slug",
+        "benchmark",
+        "modality",
+        "label_type",
+        "ood_level",
+        "version",
+        "test_images_public",
+        "synthetic",
+    )
+    list_filter = ("benchmark", "modality", "label_type", "ood_level", "synthetic")
+    search_fields = ("slug", "name", "source")
+    # Tasks mirror bundles on disk: change them with the importers and sync_tasks.
+    readonly_fields = ("split_counts", "classes", "version")
+
+
+class ResultInline(admin.TabularInline):
+    model = Result
+    extra = 0
+    can_delete = False
+    fields = ("task", "split", "metric", "value", "ci_low", "ci_high", "reason")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class AggregateInline(admin.TabularInline):
+    model = Aggregate
+    extra = 0
+    can_delete = False
+    fields = ("scope", "modality", "test_id", "test_ood", "ood_gap", "complete")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "method_name",
+        "owner",
+        "benchmark",
+        "track",
+        "protocol",
+        "status",
+        "is_baseline",
+        "is_public",
+        "attempts",
+        "created",
+        "finished_at",
+    )
+    list_filter = ("status", "track", "protocol", "is_baseline", "is_public", "benchmark")
+    search_fields = ("method_name", "owner__username", "sha256")
+    readonly_fields = (
+        "sha256",
+        "file_size",
+        "original_filename",
+        "status",
+        "attempts",
+        "worker",
+        "created",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "evaluator_version",
+        "task_versions",
+        "bootstrap_seed",
+        "bootstrap_replicates",
+        "verified_tunable_params",
+        "device",
+        "images_per_second",
+        "user_log",
+        "staff_log",
+        "error",
+        "score_json",
+    )
+    inlines = [AggregateInline, ResultInline]
+    actions = ["rerun_selected"]
+
+    @admin.action(description="Re-run the selected final submissions")
+    def rerun_selected(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        done = sum(
+            requeue(
+                s.pk, note=f"re-run by {request.user.get_username()} (admin)", reset_attempts=True
+            )
+            for s in queryset
+        )
+        self.message_user(request, f"{done} submission(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "scope", "name", "created", "last_used", "revoked_at")
+    list_filter = ("scope",)
+    search_fields = ("prefix", "user__username", "name")
+    readonly_fields = ("prefix", "token_hash", "created", "last_used")
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "email_verified", "quota_exempt", "affiliation")
+    list_filter = ("email_verified", "quota_exempt")
+    search_fields = ("user__username", "user__email")
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("hostname", "queues", "pid", "last_seen")
