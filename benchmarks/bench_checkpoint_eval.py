@@ -101,9 +101,9 @@ def bare_loop(archive: Path, root: Path, device: str, batch: int, repeats: int) 
     import torch
 
     from datasets.bundle import TEST_SPLITS, load_split, read_meta
-    from evaluator.checkpoints import BackboneCache, _to_model_input
+    from evaluator.checkpoints import BackboneCache
     from reference_models.archive import check_checkpoint_archive
-    from reference_models.inference import load_task_model
+    from reference_models.inference import load_task_model, to_model_input
 
     meta = read_meta(root, BENCH, "bench-gray")
     manifest = check_checkpoint_archive(archive)
@@ -120,7 +120,9 @@ def bare_loop(archive: Path, root: Path, device: str, batch: int, repeats: int) 
     )
     cuda = dev.type == "cuda"
     tensors = [
-        _to_model_input(torch.from_numpy(images[i : i + batch]).to(dev), model.input_size, cuda)
+        to_model_input(
+            torch.from_numpy(images[i : i + batch]).to(dev), model.input_size, channels_last=cuda
+        )
         for i in range(0, len(images), batch)
     ]
     rates = []

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from datasets.bundle import TEST_SPLITS, TaskMeta, list_tasks, load_split
@@ -28,7 +27,7 @@ from evaluator.errors import SubmissionInvalid
 from evaluator.scoring import ScoreResult, score_probabilities
 from reference_models.archive import check_checkpoint_archive
 from reference_models.backbones import expected_sha256, load_backbone
-from reference_models.inference import load_task_model
+from reference_models.inference import load_task_model, to_model_input
 from reference_models.manifest import Manifest
 from reference_models.methods import count_tunable
 from reference_models.specs import CheckpointInvalid, get_backbone_spec
@@ -143,19 +142,6 @@ def _batches(images: np.ndarray, batch_size: int, device: torch.device) -> Itera
         yield host.to(device, non_blocking=True)
 
 
-def _to_model_input(x: torch.Tensor, size: int, channels_last: bool) -> torch.Tensor:
-    if x.ndim == 3:
-        x = x.unsqueeze(-1)
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.contiguous(
-        memory_format=torch.channels_last if channels_last else torch.contiguous_format
-    )
-
-
 def predict(
     model: nn.Module,
     images: np.ndarray,
@@ -169,7 +155,7 @@ def predict(
     out: list[torch.Tensor] = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
         for batch in _batches(images, batch_size, device):
-            logits = model(_to_model_input(batch, input_size, cuda)).float()
+            logits = model(to_model_input(batch, input_size, channels_last=cuda)).float()
             out.append(torch.sigmoid(logits) if label_type == "multilabel" else logits.softmax(-1))
     if not out:
         return np.zeros((0, 0))

@@ -31,6 +31,7 @@ from reference_models.specs import get_backbone_spec
 
 __all__ = [
     "build_model_for_task", "count_tunable", "load_task_model", "predict_probs", "prepare_batch",
+    "to_model_input",
 ]
 
 
@@ -76,9 +77,8 @@ def load_task_model(
     return model.eval()
 
 
-def prepare_batch(images: np.ndarray, size: int, device: str | torch.device) -> torch.Tensor:
-    """uint8 N x H x W x C -> float N x 3 x size x size in [0, 1] on ``device``."""
-    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
+def to_model_input(x: torch.Tensor, size: int, *, channels_last: bool = False) -> torch.Tensor:
+    """uint8 N x H x W (x C) on the device -> float N x 3 x size x size in [0, 1]."""
     if x.ndim == 3:
         x = x.unsqueeze(-1)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -86,7 +86,14 @@ def prepare_batch(images: np.ndarray, size: int, device: str | torch.device) -> 
         x = x.expand(-1, 3, -1, -1)
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x.contiguous()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return x.contiguous(memory_format=fmt)
+
+
+def prepare_batch(images: np.ndarray, size: int, device: str | torch.device) -> torch.Tensor:
+    """uint8 N x H x W x C -> float N x 3 x size x size in [0, 1] on ``device``."""
+    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
+    return to_model_input(x, size)
 
 
 def autocast(device: str | torch.device) -> torch.autocast:

@@ -3,7 +3,6 @@ broker only carries submission primary keys."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from django.conf import settings
@@ -192,9 +191,3 @@ class ReplicateVector(models.Model):
             models.UniqueConstraint(fields=["submission", "task", "split"], name="replicate_unique")
         ]
 
-
-def sha256_of(fileobj: object) -> str:
-    digest = hashlib.sha256()
-    for chunk in fileobj.chunks():  # type: ignore[attr-defined]
-        digest.update(chunk)
-    return digest.hexdigest()

@@ -29,9 +29,9 @@ class BaselineConfig:
 
     @property
     def pretraining(self) -> str:
-        domains = {
-            role if role in DEMO_BACKBONES else _domain(b) for role, b in self.backbones.items()
-        }
+        from reference_models.specs import get_backbone_spec  # torch-free
+
+        domains = {get_backbone_spec(b).domain for b in self.backbones.values()}
         return "both" if len(domains) > 1 else domains.pop()
 
     @property
@@ -44,10 +44,6 @@ class BaselineConfig:
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _domain(backbone_id: str) -> str:
-    return "medical" if "medical" in backbone_id else "general"
 
 
 def plan(methods: list[str] | None, protocols: list[str]) -> list[BaselineConfig]:

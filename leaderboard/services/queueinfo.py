@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,10 +35,7 @@ def typical_run_s(track: str) -> float:
 
 
 def workers_for(queue: str) -> int:
-    cutoff = timezone.now() - timezone.timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
-    return max(
-        WorkerHeartbeat.objects.filter(last_seen__gte=cutoff, queues__contains=queue).count(), 1
-    )
+    return max(WorkerHeartbeat.objects.fresh().filter(queues__contains=queue).count(), 1)
 
 
 def estimated_wait_s(sub: Submission, position: int | None) -> int | None:

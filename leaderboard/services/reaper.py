@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leaderboard.models import Status, Submission
+from leaderboard.models.workers import stale_after_s
 from leaderboard.services.broker import submissions_in_broker
 from leaderboard.services.submissions import enqueue
 from leaderboard.tasks.heartbeat import alive_hostnames
@@ -39,7 +40,7 @@ class ReapReport:
 
 def _stranded_running(now: timezone.datetime) -> list[int]:
     hard = settings.CELERY_TASK_TIME_LIMIT
-    grace = timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
+    grace = timedelta(seconds=stale_after_s())
     alive = alive_hostnames()
     stranded = []
     for pk, worker, started in Submission.objects.filter(status=Status.RUNNING).values_list(

@@ -205,7 +205,7 @@ def _record(
         )
         submission.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} received {size} bytes")
         with path.open("rb") as handle:
-            submission.file.save(f"{uuid.uuid4().hex}.zip", File(handle), save=False)
+            submission.file.save("upload.zip", File(handle), save=False)  # upload_path randomises
         submission.save()
         pk = submission.pk
         transaction.on_commit(lambda: enqueue(pk))
@@ -241,9 +241,6 @@ def enqueue(submission_id: int) -> bool:
     Submission.objects.filter(pk=submission_id, status=Status.PENDING).update(
         status=Status.QUEUED, queued_at=now
     )
-    Submission.objects.filter(
-        pk=submission_id, status=Status.QUEUED, queued_at__isnull=True
-    ).update(queued_at=now)
     return True
 
 

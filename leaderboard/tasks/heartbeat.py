@@ -20,12 +20,16 @@ _stop = threading.Event()
 log = logging.getLogger(__name__)
 
 
-def beat_once(hostname: str, queues: str) -> None:
+def beat_once(hostname: str, queues: str, *, token: str = "") -> None:
     close_old_connections()
-    WorkerHeartbeat.objects.update_or_create(
-        hostname=hostname,
-        defaults={"queues": queues, "pid": os.getpid(), "last_seen": timezone.now()},
-    )
+    defaults: dict[str, object] = {
+        "queues": queues,
+        "pid": os.getpid(),
+        "last_seen": timezone.now(),
+    }
+    if token:  # only a ping carries one; the periodic beat must not erase it
+        defaults["last_token"] = token[:64]
+    WorkerHeartbeat.objects.update_or_create(hostname=hostname, defaults=defaults)
 
 
 def _loop(hostname: str, queues: str) -> None:
@@ -72,7 +76,4 @@ def _stop_beating(sender: Any = None, **kwargs: Any) -> None:
 
 
 def alive_hostnames() -> set[str]:
-    cutoff = timezone.now() - timezone.timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
-    return set(
-        WorkerHeartbeat.objects.filter(last_seen__gte=cutoff).values_list("hostname", flat=True)
-    )
+    return set(WorkerHeartbeat.objects.fresh().values_list("hostname", flat=True))

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import os
 import socket
 
 from celery import current_task
-from django.utils import timezone
 
-from leaderboard.models import WorkerHeartbeat
 from leaderboard.tasks.base import medvtab_task
+from leaderboard.tasks.heartbeat import beat_once
 
 
 def _hostname() -> str:
@@ -19,13 +17,5 @@ def _hostname() -> str:
 def ping(*, token: str, queue: str = "cpu") -> str:
     """Record that a worker consuming ``queue`` is alive; used by health checks and tests."""
     hostname = _hostname()
-    WorkerHeartbeat.objects.update_or_create(
-        hostname=hostname,
-        defaults={
-            "queues": queue,
-            "pid": os.getpid(),
-            "last_seen": timezone.now(),
-            "last_token": token[:64],
-        },
-    )
+    beat_once(hostname, queue, token=token)
     return hostname

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -91,13 +89,9 @@ def ready_queues() -> tuple[str, ...]:
 
 
 def _check_workers() -> Check:
-    # Same freshness rule as the reaper: a worker is gone after three missed beats.
-    cutoff = timezone.now() - timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
     counts = dict.fromkeys(ready_queues(), 0)
     try:
-        rows = WorkerHeartbeat.objects.filter(last_seen__gte=cutoff).values_list(
-            "queues", flat=True
-        )
+        rows = WorkerHeartbeat.objects.fresh().values_list("queues", flat=True)
         for queues in rows:
             for name in {q.strip() for q in queues.split(",")}:
                 if name in counts:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from leaderboard.models import (
@@ -52,10 +50,7 @@ def _leaders() -> dict[int, list[BoardEntry]]:
 
 
 def _workers() -> dict[str, Any]:
-    cutoff = timezone.now() - timezone.timedelta(seconds=3 * settings.MEDVTAB_HEARTBEAT_INTERVAL_S)
-    alive = list(
-        WorkerHeartbeat.objects.filter(last_seen__gte=cutoff).values_list("queues", flat=True)
-    )
+    alive = list(WorkerHeartbeat.objects.fresh().values_list("queues", flat=True))
     waiting = dict(
         Submission.objects.filter(status__in=IN_FLIGHT)
         .values_list("track")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -133,30 +136,46 @@ def submission_status(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(payload)
 
 
-@require_POST
-@login_required
-def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def _act(
+    request: HttpRequest,
+    pk: int,
+    action: Callable[[Submission, Any], bool],
+    done: str,
+    refused: str,
+) -> HttpResponse:
+    """An owner/staff action on a submission; others are told it does not exist."""
     sub = _visible(request, pk)
     if not is_insider(sub, request.user):
         raise Http404("no such submission")
-    if cancel(sub, request.user):
-        messages.success(request, f"Submission #{sub.pk} was cancelled.")
+    if action(sub, request.user):
+        messages.success(request, f"Submission #{sub.pk} {done}.")
     else:
-        messages.error(request, "Only a pending or queued submission can be cancelled.")
+        messages.error(request, refused)
     return redirect("submission", pk=sub.pk)
+
+
+@require_POST
+@login_required
+def submission_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        cancel,
+        "was cancelled",
+        "Only a pending or queued submission can be cancelled.",
+    )
 
 
 @require_POST
 @login_required
 def submission_rerun(request: HttpRequest, pk: int) -> HttpResponse:
-    sub = _visible(request, pk)
-    if not is_insider(sub, request.user):
-        raise Http404("no such submission")
-    if rerun(sub, request.user):
-        messages.success(request, f"Submission #{sub.pk} was queued again.")
-    else:
-        messages.error(request, "Only the owner of a failed submission (or staff) can re-run it.")
-    return redirect("submission", pk=sub.pk)
+    return _act(
+        request,
+        pk,
+        rerun,
+        "was queued again",
+        "Only the owner of a failed submission (or staff) can re-run it.",
+    )
 
 
 @login_required

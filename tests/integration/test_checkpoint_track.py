@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,34 +61,48 @@ def _upload(user: Any, path: Path, track: str = "checkpoint") -> Submission:
     )
 
 
-def test_checkpoint_goes_through_a_real_gpu_queue_worker(
-    stack: Stack,
-    tiny_backbones: dict,
-    tmp_path: Path,
-    settings: Any,
-) -> None:
-    from reference_models.predict import write_predictions
+@dataclass
+class GpuSetup:
+    root: Path
+    user: Any
+    env: dict[str, str]
+    train: Callable[[str, Path], Path]
+
+
+@pytest.fixture
+def gpu(stack: Stack, tiny_backbones: dict, tmp_path: Path, settings: Any) -> GpuSetup:
+    """One registered tiny task, an operator, worker env with the tiny backbones, a trainer."""
     from reference_models.train import train_checkpoint
 
     root = Path(settings.MEDVTAB_DATA_ROOT)
     make_task(root, "tiny-gray", channels=1, size=24)
     sync_benchmark(root, BENCH)
-    user = make_user("operator", staff=True)
-    ckpt = tmp_path / "adapter.zip"
-    _, _ = train_checkpoint(
-        root,
-        BENCH,
-        ["tiny-gray"],
-        "adapter",
-        out=ckpt,
-        epochs=1,
-        backbones={"backbone": tiny_backbones["general"].id},
-        progress=False,
-    )
+    registry = _registry_file(tiny_backbones, tmp_path / "backbones.json")
+
+    def train(method: str, out: Path) -> Path:
+        train_checkpoint(
+            root,
+            BENCH,
+            ["tiny-gray"],
+            method,
+            out=out,
+            epochs=1,
+            backbones={"backbone": tiny_backbones["general"].id},
+            progress=False,
+        )
+        return out
+
+    env = stack.worker_env(MEDVTAB_BACKBONE_REGISTRY=str(registry), MEDVTAB_DEVICE="cpu")
+    return GpuSetup(root, make_user("operator", staff=True), env, train)
+
+
+def test_checkpoint_goes_through_a_real_gpu_queue_worker(gpu: GpuSetup, tmp_path: Path) -> None:
+    from reference_models.predict import write_predictions
+
+    root, user, env = gpu.root, gpu.user, gpu.env
+    ckpt = gpu.train("adapter", tmp_path / "adapter.zip")
     preds = tmp_path / "preds.zip"
     write_predictions(ckpt, root, preds, device="cpu")
-    registry = _registry_file(tiny_backbones, tmp_path / "backbones.json")
-    env = stack.worker_env(MEDVTAB_BACKBONE_REGISTRY=str(registry), MEDVTAB_DEVICE="cpu")
     with (
         celery_worker(env, queues="gpu", name="gpu0", log=tmp_path / "gpu.log"),
         celery_worker(env, queues="cpu", name="cpu0", log=tmp_path / "cpu.log"),
@@ -121,30 +137,12 @@ def manifest_headers(path: Path) -> dict:
 
 
 def test_hostile_checkpoint_fails_and_the_worker_serves_the_next(
-    stack: Stack,
-    tiny_backbones: dict,
-    tmp_path: Path,
-    settings: Any,
+    gpu: GpuSetup, tmp_path: Path
 ) -> None:
     import zipfile
 
-    from reference_models.train import train_checkpoint
-
-    root = Path(settings.MEDVTAB_DATA_ROOT)
-    make_task(root, "tiny-gray", channels=1, size=24)
-    sync_benchmark(root, BENCH)
-    user = make_user("operator", staff=True)
-    good = tmp_path / "good.zip"
-    train_checkpoint(
-        root,
-        BENCH,
-        ["tiny-gray"],
-        "linear",
-        out=good,
-        epochs=1,
-        backbones={"backbone": tiny_backbones["general"].id},
-        progress=False,
-    )
+    user, env = gpu.user, gpu.env
+    good = gpu.train("linear", tmp_path / "good.zip")
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
         for info in src.infolist():
@@ -152,8 +150,6 @@ def test_hostile_checkpoint_fails_and_the_worker_serves_the_next(
             if info.filename.endswith(".safetensors"):
                 data = data[:-8]  # truncated tensor data: the header now lies about its length
             dst.writestr(info, data)
-    registry = _registry_file(tiny_backbones, tmp_path / "backbones.json")
-    env = stack.worker_env(MEDVTAB_BACKBONE_REGISTRY=str(registry), MEDVTAB_DEVICE="cpu")
     with celery_worker(env, queues="gpu", name="gpu0", log=tmp_path / "gpu.log"):
         try:
             first = _upload(user, bad)
