@@ -355,8 +355,3 @@ def _swap_in(staged: list[tuple[Path, Path]]) -> None:
         raise
     for aside, _ in moved:
         shutil.rmtree(aside, ignore_errors=True)
-
-
-def remove_task(root: Path | str, benchmark: str, task: str) -> None:
-    for tree in ("public", "hidden"):
-        shutil.rmtree(task_dir(root, tree, benchmark, task), ignore_errors=True)

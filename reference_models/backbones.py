@@ -112,7 +112,3 @@ def save_backbone(module: nn.Module, path: Path) -> str:
     save_file(state, str(tmp))
     tmp.replace(path)
     return file_sha256(path)
-
-
-def backbones_for(roles: dict[str, str], *, device: str | torch.device = "cpu") -> dict[str, nn.Module]:
-    return {role: load_backbone(bid, device=device) for role, bid in roles.items()}

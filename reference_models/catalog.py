@@ -45,8 +45,3 @@ __all__ = [
     "load_registry_file", "manifest_schema", "normalise_config", "parse_manifest_bytes",
     "read_safetensors_header", "register_backbone", "unregister_backbone",
 ]
-
-
-def method_choices() -> list[tuple[str, str]]:
-    """``(name, "name -- summary")`` pairs for forms."""
-    return [(s.name, f"{s.name} -- {s.summary}") for s in METHOD_SPECS.values()]
