@@ -11,13 +11,21 @@ from pathlib import Path
 from django.db.models.fields.files import FieldFile
 
 
+def _local_path(field: FieldFile) -> Path | None:
+    try:
+        return Path(field.path)
+    except NotImplementedError:  # object storage has no local path
+        return None
+
+
 @contextlib.contextmanager
 def local_copy(field: FieldFile) -> Iterator[Path]:
-    try:
-        yield Path(field.path)  # local disk: no copy
+    # Only the path lookup is guarded: the caller's own errors (torch raises NotImplementedError
+    # for a missing kernel) must pass through the yield untouched.
+    path = _local_path(field)
+    if path is not None:
+        yield path  # local disk: no copy
         return
-    except NotImplementedError:  # object storage has no local path
-        pass
     with tempfile.TemporaryDirectory(prefix="submission-") as tmp:
         target = Path(tmp) / "upload.zip"
         with field.open("rb") as src, target.open("wb") as dst:
