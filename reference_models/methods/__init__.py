@@ -1,19 +1,21 @@
-"""Adaptation methods: ``@register_method`` builders and the one ``build`` contract for all of them.
+"""Adaptation methods and the one ``build`` contract for all of them.
 
 ``build(method, method_config, backbones_by_role, num_classes)`` returns an :class:`AdaptedModel`;
 its trainable tensors (``trainable_parameters``) are what a checkpoint stores and what the verified
 tunable-parameter count sums. The backbones passed in are never changed: methods that train or
-rewrite backbone tensors (full, bitfit, lora) deep-copy them first.
+rewrite backbone tensors (full, bitfit, lora) deep-copy them first. Builders register themselves
+with ``@register_method`` from :mod:`reference_models.methods.registry` when their module is
+imported; importing this package imports them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from datasets.registry import Registry, RegistryError
+from reference_models.methods import adapter, linear, lora, moe, vpt
 from reference_models.methods.base import (
     AdaptedModel,
     Norm,
@@ -23,15 +25,14 @@ from reference_models.methods.base import (
     trainable_parameters,
     trainable_state_dict,
 )
+from reference_models.methods.registry import METHODS, get_builder, register_method
 from reference_models.specs import CheckpointInvalid, get_method_spec, normalise_config
 
-Builder = Callable[[dict[str, Any], dict[str, nn.Module], int], AdaptedModel]
-METHODS: Registry[Builder] = Registry("method")
-
-
-def register_method(name: str) -> Callable[[Builder], Builder]:
-    get_method_spec(name)  # every builder must have a catalog entry (roles, config, family)
-    return METHODS.decorator(name)
+__all__ = [
+    "METHODS", "AdaptedModel", "Norm", "adapter", "build", "check_tensor_header", "count_tunable",
+    "get_builder", "linear", "load_trainable", "lora", "moe", "register_method",
+    "trainable_parameters", "trainable_state_dict", "vpt",
+]
 
 
 def build(
@@ -53,10 +54,7 @@ def build(
         )
     if not 1 <= num_classes <= 10_000:
         raise CheckpointInvalid(f"num_classes={num_classes} is out of range")
-    try:
-        builder = METHODS.get(method)
-    except RegistryError as exc:
-        raise CheckpointInvalid(str(exc)) from None
+    builder = get_builder(method)
     ordered = {role: backbones_by_role[role] for role in spec.roles}
     model = builder(config, ordered, num_classes)
     model.method = method
@@ -64,19 +62,3 @@ def build(
     if normalisation:
         model.set_normalisation(normalisation)
     return model
-
-
-# Importing the method modules registers them.
-from reference_models.methods import (  # noqa: E402
-    adapter,
-    linear,
-    lora,
-    moe,
-    vpt,
-)
-
-__all__ = [
-    "METHODS", "AdaptedModel", "Norm", "adapter", "build", "check_tensor_header", "count_tunable",
-    "linear", "load_trainable", "lora", "moe", "register_method", "trainable_parameters",
-    "trainable_state_dict", "vpt",
-]

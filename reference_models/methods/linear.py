@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from reference_models.methods import register_method
 from reference_models.methods.base import AdaptedModel, feature_dim, frozen_view, private_copy
+from reference_models.methods.registry import register_method
 
 
 @register_method("linear")

@@ -11,8 +11,8 @@ from typing import Any
 from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 
-from reference_models.methods import register_method
 from reference_models.methods.base import AdaptedModel, feature_dim, private_copy
+from reference_models.methods.registry import register_method
 
 ADAPTER_NAME = "default"
 

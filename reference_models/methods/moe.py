@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.methods import register_method
 from reference_models.methods.base import AdaptedModel, embed, feature_dim, frozen_view, pool
+from reference_models.methods.registry import register_method
 
 
 class ExpertMixture(nn.Module):

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from reference_models.methods import register_method
 from reference_models.methods.base import AdaptedModel, embed, feature_dim, frozen_view, pool
+from reference_models.methods.registry import register_method
 
 
 class PromptModel(AdaptedModel):
