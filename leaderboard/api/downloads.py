@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 
 from datasets.bundle import read_meta, task_dir
-from datasets.export import export_public_npz, sample_submission_csv
+from datasets.export import NPZ_FORMAT, export_public_npz, sample_submission_csv
 from leaderboard.models import Task
 
 
@@ -28,7 +28,8 @@ def public_npz(task: Task) -> tuple[Path, str]:
     root = settings.MEDVTAB_DATA_ROOT
     meta = read_meta(root, task.benchmark.slug, task.slug)
     folder = _cache_dir() / task.benchmark.slug
-    path = folder / f"{task.slug}-v{meta.version}-{_bundle_stamp(task)}.npz"
+    layout = NPZ_FORMAT.replace("/", "-")  # a new download layout is exported afresh
+    path = folder / f"{task.slug}-v{meta.version}-{_bundle_stamp(task)}-{layout}.npz"
     digest_path = path.with_suffix(".sha256")
     if not (path.is_file() and digest_path.is_file()):
         keep = {path.name, digest_path.name}
