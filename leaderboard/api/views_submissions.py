@@ -26,16 +26,15 @@ from leaderboard.api.serializers import (
 from leaderboard.api.throttling import AnonThrottle, UploadThrottle, UserThrottle
 from leaderboard.models import Benchmark, Submission
 from leaderboard.serializers import submission_json
+from leaderboard.services.permissions import can_rerun, can_view, is_insider
 from leaderboard.services.submissions import (
     QuotaExceeded,
     SubmissionRequest,
-    can_rerun,
     cancel,
     create_submission,
     rerun,
 )
 from leaderboard.services.uploads import UploadRefused
-from leaderboard.views.submissions import can_view, is_insider
 
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH, description="submission id")
 MAX_PK = 2**63 - 1

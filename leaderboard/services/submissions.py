@@ -25,6 +25,7 @@ from leaderboard.models import (
     Submission,
     Track,
 )
+from leaderboard.services.permissions import can_rerun
 from leaderboard.services.quotas import check_quota
 from leaderboard.services.uploads import (
     Chunked,
@@ -255,12 +256,6 @@ def cancel(submission: Submission, by: AbstractBaseUser) -> bool:
         sub.append_log(f"{sub.finished_at:%Y-%m-%d %H:%M:%S} cancelled by {by.get_username()}")
         sub.save()
     return True
-
-
-def can_rerun(submission: Submission, user: AbstractBaseUser) -> bool:
-    if getattr(user, "is_staff", False):
-        return submission.status in FINAL
-    return submission.owner_id == user.pk and submission.status == Status.FAILED
 
 
 def requeue(submission_id: int, *, note: str, reset_attempts: bool = False) -> bool:

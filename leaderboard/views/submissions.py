@@ -17,26 +17,15 @@ from leaderboard.accounts import verified_required
 from leaderboard.forms.submission import SubmissionForm
 from leaderboard.models import Result, Submission
 from leaderboard.serializers import submission_json
+from leaderboard.services.permissions import can_cancel, can_rerun, can_view, is_insider
 from leaderboard.services.submissions import (
     QuotaExceeded,
     SubmissionRequest,
-    can_rerun,
     cancel,
     create_submission,
     rerun,
 )
 from leaderboard.services.uploads import UploadRefused
-
-
-def can_view(sub: Submission, user: object) -> bool:
-    if getattr(user, "is_staff", False) or sub.owner_id == getattr(user, "pk", None):
-        return True
-    return sub.is_public and sub.status == "succeeded"
-
-
-def is_insider(sub: Submission, user: object) -> bool:
-    """Owner or staff: may see the error, the user log and the actions."""
-    return bool(getattr(user, "is_staff", False) or sub.owner_id == getattr(user, "pk", None))
 
 
 def _visible(request: HttpRequest, pk: int) -> Submission:
@@ -108,7 +97,7 @@ def _context(request: HttpRequest, sub: Submission) -> dict[str, object]:
         "data": submission_json(sub),
         "insider": insider,
         "show_staff_log": getattr(request.user, "is_staff", False),
-        "can_cancel": insider and sub.status in ("pending", "queued"),
+        "can_cancel": can_cancel(sub, request.user),
         "can_rerun": request.user.is_authenticated and can_rerun(sub, request.user),
         "rows": _results_table(sub) if sub.status == "succeeded" else [],
         "aggregates": sub.aggregates.select_related("modality").order_by("scope", "modality__order")
