@@ -8,12 +8,13 @@ the torch-free checks in ``reference_models.archive``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,24 +123,65 @@ def batch_size_for(device: torch.device, image_size: int, requested: int | None 
     return int(max(32, min(1024, free * 0.5 // per_image)))
 
 
-def _batches(images: np.ndarray, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
-    """uint8 batches on the device; on CUDA a thread fills pinned buffers one batch ahead."""
-    starts = range(0, len(images), batch_size)
-    if device.type != "cuda":
-        for start in starts:
-            yield torch.from_numpy(np.array(images[start : start + batch_size]))
-        return
-    ready: queue.Queue[torch.Tensor | None] = queue.Queue(maxsize=2)
+PREFETCH_THREAD = "medvtab-prefetch"
+_Item = torch.Tensor | BaseException | None  # a batch, the reader's error, or the end
 
-    def produce() -> None:
-        for start in starts:
-            host = torch.from_numpy(np.array(images[start : start + batch_size]))
-            ready.put(host.pin_memory())
-        ready.put(None)
 
-    threading.Thread(target=produce, daemon=True).start()
-    while (host := ready.get()) is not None:
-        yield host.to(device, non_blocking=True)
+def _host_batch(images: np.ndarray, start: int, batch_size: int) -> torch.Tensor:
+    return torch.from_numpy(np.array(images[start : start + batch_size]))
+
+
+def _offer(ready: queue.Queue[_Item], item: _Item, stop: threading.Event) -> bool:
+    """Put unless the consumer has stopped: a bounded wait, so a full queue never blocks forever."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _read_ahead(
+    images: np.ndarray, batch_size: int, pin: bool, ready: queue.Queue[_Item], stop: threading.Event
+) -> None:
+    item: _Item = None
+    try:
+        for start in range(0, len(images), batch_size):
+            host = _host_batch(images, start, batch_size)
+            if not _offer(ready, host.pin_memory() if pin else host, stop):
+                return
+    except BaseException as exc:  # whatever it is, the consumer must hear of it, not wait on
+        item = exc
+    _offer(ready, item, stop)
+
+
+def prefetch_batches(
+    images: np.ndarray, batch_size: int, device: torch.device, *, pin: bool
+) -> Generator[torch.Tensor, None, None]:
+    """uint8 batches on the device, read (and pinned, for CUDA) by a thread one batch ahead.
+
+    A read error is re-raised here; closing the generator (an error in the consumer) stops the
+    thread and drops the buffers it had queued."""
+    ready: queue.Queue[_Item] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_read_ahead,
+        args=(images, batch_size, pin, ready, stop),
+        name=PREFETCH_THREAD,
+        daemon=True,
+    )
+    reader.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item.to(device, non_blocking=pin)
+    finally:
+        stop.set()
+        reader.join()
+        while not ready.empty():
+            ready.get_nowait()
 
 
 def predict(
@@ -153,8 +195,13 @@ def predict(
 ) -> np.ndarray:
     cuda = device.type == "cuda"
     out: list[torch.Tensor] = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-        for batch in _batches(images, batch_size, device):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda),
+        # closing(): an error in the model stops the reader thread too, not only this loop
+        contextlib.closing(prefetch_batches(images, batch_size, device, pin=cuda)) as batches,
+    ):
+        for batch in batches:
             logits = model(to_model_input(batch, input_size, channels_last=cuda)).float()
             out.append(torch.sigmoid(logits) if label_type == "multilabel" else logits.softmax(-1))
     if not out:
