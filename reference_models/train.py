@@ -1,11 +1,14 @@
 """Starter kit: adapt a registered method to benchmark tasks and write a checkpoint archive.
 
-    python -m reference_models.train --data-root DIR --benchmark SLUG --task SLUG|all \
+    python -m reference_models.train --npz TASK.npz [--npz TASK.npz ...] \
         --method NAME [--backbone ROLE=ID ...] [--config KEY=VALUE ...] [--protocol full|1k] \
         [--epochs N] [--seed S] --out checkpoint.zip
+    python -m reference_models.train --data-root DIR --benchmark SLUG --task SLUG|all ...
 
-Only the public tree is read (train and val). Training early-stops on val loss and keeps the best
-epoch; CUDA with bf16 autocast is used when present, the CPU otherwise.
+``--npz`` trains from the task downloads a participant has (one task each); ``--data-root`` from a
+bundle's public tree. Both give the same training data. Only train and val are read. Training
+early-stops on val loss and keeps the best epoch; CUDA with bf16 autocast is used when present,
+the CPU otherwise.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from datasets.bundle import TaskMeta, list_tasks, load_protocol, load_split, read_meta
+from datasets.bundle import BundleError
+from datasets.export import PublicTask
 from reference_models.backbones import load_backbone
 from reference_models.checkpoint import write_checkpoint
 from reference_models.inference import normalisation_for
 from reference_models.manifest import Manifest
 from reference_models.methods import build, count_tunable, trainable_state_dict
 from reference_models.specs import METHOD_SPECS, CheckpointInvalid, get_method_spec
+from reference_models.taskdata import bundle_tasks, npz_tasks, training_arrays
 from reference_models.training import (
     FitConfig,
     fit,
@@ -68,35 +72,23 @@ def default_backbones(method: str, given: Mapping[str, str] | None = None) -> di
     return {role: given.get(role, DEFAULT_BACKBONES[role]) for role in spec.roles}
 
 
-def public_arrays(
-    root: Path, meta: TaskMeta, protocol: str
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    train, val = load_split(root, meta, "train"), load_split(root, meta, "val")
-    assert train.images is not None and val.images is not None
-    assert train.labels is not None and val.labels is not None
-    subsets = load_protocol(root, meta, protocol)
-    if subsets is None:
-        return (np.asarray(train.images), train.labels), (np.asarray(val.images), val.labels)
-    t_idx, v_idx = np.sort(subsets["train800"]), np.sort(subsets["val200"])
-    return ((np.asarray(train.images[t_idx]), train.labels[t_idx]),
-            (np.asarray(val.images[v_idx]), val.labels[v_idx]))
-
-
 def train_task(
-    root: Path, meta: TaskMeta, method: str, method_config: Mapping[str, Any],
+    task: PublicTask, method: str, method_config: Mapping[str, Any],
     backbones: Mapping[str, str], *, protocol: str = "full", epochs: int | None = None,
     lr: float | None = None, batch_size: int = 64, seed: int = 0,
     device: torch.device | None = None, progress: bool = True,
 ) -> tuple[dict[str, torch.Tensor], TaskReport]:
     """Train one task; returns the trainable tensors (the checkpoint content) and a report."""
-    started = time.time()
+    started, meta = time.time(), task.meta
     device = device or pick_device()
-    seed_everything(seed)
     family = METHOD_SPECS[method].family
     modules = {role: load_backbone(bid, device=device) for role, bid in backbones.items()}
+    # Seeded after loading: building an uncached backbone draws from the RNG, a cached one does
+    # not, and the trained tensors must not depend on what an earlier task left in the cache.
+    seed_everything(seed)
     model = build(method, method_config, modules, meta.num_classes,
                   normalisation=normalisation_for(backbones)).to(device)
-    train, val = public_arrays(root, meta, protocol)
+    train, val = training_arrays(task, protocol)
     config = FitConfig(
         epochs=epochs or DEFAULT_EPOCHS.get(family, FALLBACK_EPOCHS), lr=lr or DEFAULT_LR[family],
         batch_size=batch_size, seed=seed, progress=progress, desc=f"{meta.slug} {method}",
@@ -118,23 +110,38 @@ def train_checkpoint(
     epochs: int | None = None, lr: float | None = None, batch_size: int = 64, seed: int = 0,
     device: str | None = None, progress: bool = True,
 ) -> tuple[Manifest, list[TaskReport]]:
-    """Train every requested task (``"all"`` for the whole benchmark) into one archive."""
-    root = Path(data_root)
-    metas = (list_tasks(root, benchmark) if tasks == "all"
-             else [read_meta(root, benchmark, t) for t in ([tasks] if isinstance(tasks, str) else tasks)])
-    if not metas:
-        raise SystemExit(f"no tasks found for benchmark {benchmark!r} under {root}")
+    """Train every requested task (``"all"`` for the whole benchmark) of a bundle's public tree
+    into one archive."""
+    found = bundle_tasks(data_root, benchmark, tasks)
+    if not found:
+        raise SystemExit(f"no tasks found for benchmark {benchmark!r} under {data_root}")
+    return train_tasks(found, method, out=out, method_config=method_config, backbones=backbones,
+                       protocol=protocol, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                       device=device, progress=progress)
+
+
+def train_tasks(
+    tasks: Sequence[PublicTask], method: str, *, out: Path | str,
+    method_config: Mapping[str, Any] | None = None, backbones: Mapping[str, str] | None = None,
+    protocol: str = "full", epochs: int | None = None, lr: float | None = None,
+    batch_size: int = 64, seed: int = 0, device: str | None = None, progress: bool = True,
+) -> tuple[Manifest, list[TaskReport]]:
+    """Train each task (all of one benchmark, e.g. from :func:`npz_tasks`) into one archive."""
+    if not tasks:
+        raise BundleError("no tasks to train")
     roles = default_backbones(method, backbones)
+    for task in tasks:  # a missing protocol fails here, before any task has trained for minutes
+        task.protocol(protocol)
     trained: dict[str, tuple[str, dict[str, torch.Tensor]]] = {}
     reports = []
-    for meta in metas:
+    for task in tasks:
         state, report = train_task(
-            root, meta, method, method_config or {}, roles, protocol=protocol, epochs=epochs,
+            task, method, method_config or {}, roles, protocol=protocol, epochs=epochs,
             lr=lr, batch_size=batch_size, seed=seed, device=pick_device(device), progress=progress,
         )
-        trained[meta.slug] = (meta.version, state)
+        trained[task.meta.slug] = (task.meta.version, state)
         reports.append(report)
-    manifest = write_checkpoint(out, benchmark=benchmark, method=method,
+    manifest = write_checkpoint(out, benchmark=tasks[0].meta.benchmark, method=method,
                                 method_config=method_config or {}, backbones=roles,
                                 tasks=trained, protocol=protocol)
     return manifest, reports
@@ -156,9 +163,12 @@ def parse_config(items: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a reference method; write a checkpoint.")
-    parser.add_argument("--data-root", required=True, help="data root holding public/<benchmark>/")
-    parser.add_argument("--benchmark", required=True)
-    parser.add_argument("--task", required=True, help="task slug, or 'all'")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--npz", action="append", metavar="FILE",
+                        help="a task's download (.npz); repeat for several tasks")
+    source.add_argument("--data-root", help="data root holding public/<benchmark>/")
+    parser.add_argument("--benchmark", help="with --data-root")
+    parser.add_argument("--task", help="with --data-root: task slug, or 'all'")
     parser.add_argument("--method", required=True, choices=list(METHOD_SPECS))
     parser.add_argument("--backbone", action="append", default=[], metavar="ROLE=ID")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
@@ -172,14 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="checkpoint archive to write (.zip)")
     args = parser.parse_args(argv)
+    if args.data_root and not (args.benchmark and args.task):
+        parser.error("--data-root needs --benchmark and --task")
+    if args.npz and (args.benchmark or args.task):
+        parser.error("--npz files name their own task and benchmark; drop --benchmark and --task")
     try:
-        manifest, reports = train_checkpoint(
-            args.data_root, args.benchmark, args.task, args.method, out=args.out,
-            method_config=parse_config(args.config), backbones=_pairs(args.backbone, "--backbone"),
-            protocol=args.protocol, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-            seed=args.seed, device=args.device, progress=not args.quiet,
+        tasks = (npz_tasks(args.npz) if args.npz
+                 else bundle_tasks(args.data_root, args.benchmark, args.task))
+        if not tasks:
+            raise BundleError(f"no tasks found for benchmark {args.benchmark!r} under {args.data_root}")
+        manifest, reports = train_tasks(
+            tasks, args.method, out=args.out, method_config=parse_config(args.config),
+            backbones=_pairs(args.backbone, "--backbone"), protocol=args.protocol,
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+            device=args.device, progress=not args.quiet,
         )
-    except CheckpointInvalid as exc:
+    except (BundleError, CheckpointInvalid) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for r in reports:

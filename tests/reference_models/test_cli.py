@@ -49,10 +49,11 @@ def test_train_then_predict(tiny_backbones: dict, data_root: Path, tmp_path: Pat
 def test_train_learns_and_supports_the_1k_protocol(tiny_backbones: dict, data_root: Path,
                                                    tmp_path: Path) -> None:
     from datasets.bundle import read_meta
+    from datasets.export import public_task
 
     meta = read_meta(data_root, BENCH, "tiny-gray")
     state, report = train.train_task(
-        data_root, meta, "linear", {}, {"backbone": "tiny-general"}, protocol="1k", epochs=6,
+        public_task(data_root, meta), "linear", {}, {"backbone": "tiny-general"}, protocol="1k", epochs=6,
         lr=3e-2, progress=False,
     )
     assert report.epochs_run >= 2 and report.tunable_params == 3 * 33
@@ -108,6 +109,7 @@ def test_synthetic_pretraining_data_is_deterministic_and_disjoint() -> None:
 
 def test_multilabel_task_trains_and_predicts_sigmoids(tiny_backbones: dict, tmp_path: Path) -> None:
     from datasets.bundle import SplitData, TaskMeta, write_task
+    from datasets.export import public_task
     from reference_models.inference import build_model_for_task, predict_probs
     from reference_models.manifest import check_manifest
 
@@ -126,7 +128,8 @@ def test_multilabel_task_trains_and_predicts_sigmoids(tiny_backbones: dict, tmp_
                     test_images_public=True, ood_level="none", synthetic=True)
     meta = write_task(tmp_path, meta, {"train": split(40, "t"), "val": split(20, "v"),
                                        "test_id": split(10, "i"), "test_ood": split(10, "o")})
-    state, report = train.train_task(tmp_path, meta, "bitfit", {}, {"backbone": "tiny-general"},
+    state, report = train.train_task(public_task(tmp_path, meta), "bitfit", {},
+                                     {"backbone": "tiny-general"},
                                      epochs=8, lr=1e-2, batch_size=10, progress=False)
     assert report.best_val_loss < np.log(2)  # better than predicting 0.5 for every label
     manifest = check_manifest({"format": "medvtab-checkpoint/1", "benchmark": BENCH,
