@@ -54,11 +54,11 @@ def _setup_django() -> None:
 
 def check_workers(nodes: list[str]) -> int:
     _setup_django()
-    from leaderboard.tasks.heartbeat import alive_hostnames
+    from leaderboard.models import WorkerHeartbeat
 
     host = socket.gethostname()  # what Celery puts for %h
     expected = {f"{node}@{host}" for node in nodes}
-    missing = sorted(expected - alive_hostnames())
+    missing = sorted(expected - WorkerHeartbeat.objects.alive_hostnames())
     if missing:
         print("no fresh heartbeat from " + ", ".join(missing), file=sys.stderr)
         return 1

@@ -11,8 +11,8 @@ mkdir -p var/log
 "$PY" manage.py migrate --noinput
 "$PY" manage.py create_demo_benchmark
 
-"$PY" -m celery -A medvtab worker -Q cpu,gpu --concurrency 1 --hostname "demo@%h" \
-  --loglevel INFO >var/log/worker.log 2>&1 &
+# The worker, with the reaper's beat embedded (scripts/demo-worker.sh).
+PY="$PY" scripts/demo-worker.sh >>var/log/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
 
@@ -27,6 +27,7 @@ fi
 echo
 echo "  Med-VTAB Leaderboard is serving at http://$HOST:$PORT/"
 echo "  (baselines are being seeded in the background: var/log/seeding.log)"
-echo "  (worker log: var/log/worker.log; stop with Ctrl-C)"
+echo "  (worker log: var/log/worker.log; restart a stopped worker with scripts/demo-worker.sh)"
+echo "  (stop with Ctrl-C)"
 echo
 "$PY" manage.py runserver "$HOST:$PORT" --noreload

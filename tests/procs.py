@@ -109,6 +109,24 @@ def celery_worker(
             out.close()  # type: ignore[union-attr]
 
 
+@contextlib.contextmanager
+def demo_worker(env: dict[str, str], *, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The demo's worker exactly as `make run` starts it (scripts/demo-worker.sh)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [str(REPO / "scripts" / "demo-worker.sh")],
+            cwd=REPO,
+            env={**env, "PY": sys.executable},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            kill_group(proc)
+
+
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)

@@ -87,6 +87,10 @@ class Submission(models.Model):
     staff_log = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=255, blank=True)
+    # Which process of that worker holds the claim: its incarnation (see WorkerHeartbeat) and the
+    # pool process's pid, so a claim outlives neither a restart nor a killed pool process.
+    worker_incarnation = models.CharField(max_length=32, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,28 +1,37 @@
 """The reaper: no submission is ever lost or stranded.
 
-- ``running`` past the hard time limit, or on a worker whose heartbeat stopped: re-queued up to
-  MEDVTAB_MAX_ATTEMPTS attempts, then failed with a message;
+- ``running`` past the hard time limit, or claimed by a worker process that is gone (no fresh
+  heartbeat of its incarnation listing its pool process): re-queued up to MEDVTAB_MAX_ATTEMPTS
+  attempts, then failed with a message; a restarted worker releases its predecessor's claims
+  itself, at once (``release_predecessors``);
 - ``queued`` but absent from the broker (lost with a broker restart): re-sent;
 - ``pending`` that never reached the broker (it was down at submit time): sent.
+
+Every comparison uses the database's clock (docs/operations.md, "Clocks").
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from leaderboard.models import Status, Submission
-from leaderboard.models.workers import stale_after_s
+from leaderboard.models import Status, Submission, WorkerHeartbeat
+from leaderboard.models.workers import claim_is_alive, db_now_minus, stale_after_s
 from leaderboard.services.broker import submissions_in_broker
 from leaderboard.services.submissions import enqueue
-from leaderboard.tasks.heartbeat import alive_hostnames
 
 log = logging.getLogger(__name__)
+GAVE_UP = (
+    "The evaluation was interrupted {attempts} times and was given up: the worker running it "
+    "stopped, most often because it ran out of memory (a large model or batch), or the time "
+    "limit was reached. Please re-run it; if it fails again, contact the operators."
+)
 
 
 @dataclass
@@ -38,53 +47,59 @@ class ReapReport:
         )
 
 
-def _stranded_running(now: timezone.datetime) -> list[int]:
-    hard = settings.CELERY_TASK_TIME_LIMIT
-    grace = timedelta(seconds=stale_after_s())
-    alive = alive_hostnames()
+def _flag(condition: Q) -> models.ExpressionWrapper:
+    return models.ExpressionWrapper(condition, output_field=models.BooleanField())
+
+
+def _stranded_running() -> list[int]:
+    grace = stale_after_s()
+    rows = (
+        Submission.objects.filter(status=Status.RUNNING)
+        .annotate(
+            overdue=_flag(Q(started_at__lt=db_now_minus(settings.CELERY_TASK_TIME_LIMIT + grace))),
+            # just claimed: the claimant's first heartbeat may not be written yet
+            recent=_flag(Q(started_at__isnull=True) | Q(started_at__gte=db_now_minus(grace))),
+        )
+        .values_list("pk", "worker", "worker_incarnation", "worker_pid", "overdue", "recent")
+    )
+    alive = WorkerHeartbeat.objects.alive_claims()
     stranded = []
-    for pk, worker, started in Submission.objects.filter(status=Status.RUNNING).values_list(
-        "pk", "worker", "started_at"
-    ):
-        started = started or now
-        overdue = started + timedelta(seconds=hard) + grace < now
-        vanished = worker not in alive and started + grace < now
-        if overdue or vanished:
+    for pk, worker, incarnation, pid, overdue, recent in rows:
+        if overdue or not (recent or claim_is_alive(alive, worker, incarnation, pid)):
             stranded.append(pk)
     return stranded
 
 
-def _requeue_or_fail(pk: int, report: ReapReport) -> None:
+def _requeue_or_fail(pk: int, report: ReapReport, reason: str) -> None:
     with transaction.atomic():
         sub = Submission.objects.select_for_update().get(pk=pk)
         if sub.status != Status.RUNNING:
             return
-        now = timezone.now()
+        stamp = f"{timezone.now():%Y-%m-%d %H:%M:%S}"  # log text only; times stored are now()
         if sub.attempts >= settings.MEDVTAB_MAX_ATTEMPTS:
             sub.status = Status.FAILED
-            sub.finished_at = now
-            sub.error = (
-                f"The evaluation was interrupted {sub.attempts} times (a worker stopped or the "
-                "time limit was reached) and was given up. Please re-run it; if it fails again, "
-                "contact the operators."
-            )
-            sub.append_log(f"{now:%Y-%m-%d %H:%M:%S} failed: {sub.error}")
+            sub.finished_at = Now()
+            sub.error = GAVE_UP.format(attempts=sub.attempts)
+            sub.append_log(f"{stamp} failed: {sub.error}")
             report.failed.append(pk)
         else:
             sub.status = Status.QUEUED
-            sub.queued_at = now
+            sub.queued_at = Now()
             sub.append_log(
-                f"{now:%Y-%m-%d %H:%M:%S} the worker stopped answering; re-queued "
+                f"{stamp} {reason}; re-queued "
                 f"(attempt {sub.attempts} of {settings.MEDVTAB_MAX_ATTEMPTS} used)"
             )
-            sub.append_log(f"{now:%Y-%m-%d %H:%M:%S} reaped from worker {sub.worker!r}", staff=True)
             report.requeued.append(pk)
             transaction.on_commit(lambda: enqueue(pk))
+        sub.append_log(
+            f"{stamp} reaped from worker {sub.worker!r} incarnation {sub.worker_incarnation!r}",
+            staff=True,
+        )
         sub.save()
 
 
-def _lost_or_unsent(now: timezone.datetime) -> list[int]:
-    after = now - timedelta(seconds=settings.MEDVTAB_REQUEUE_AFTER_S)
+def _lost_or_unsent() -> list[int]:
+    after = db_now_minus(settings.MEDVTAB_REQUEUE_AFTER_S)
     pending = list(
         Submission.objects.filter(status=Status.PENDING, created__lt=after).values_list(
             "pk", flat=True
@@ -107,12 +122,26 @@ def _lost_or_unsent(now: timezone.datetime) -> list[int]:
     return pending + [pk for pk in queued if pk not in carried]
 
 
+def release_predecessors(hostname: str, incarnation: str) -> list[int]:
+    """Re-queue (or fail) at once what earlier incarnations of this worker had claimed; called by
+    a worker as soon as its own first heartbeat is recorded. The filesystem broker never
+    redelivers a message its dead consumer had taken, so this is what resumes the demo's work."""
+    report = ReapReport()
+    claims = Submission.objects.filter(status=Status.RUNNING, worker=hostname).exclude(
+        worker_incarnation=incarnation
+    )
+    for pk in claims.values_list("pk", flat=True):
+        _requeue_or_fail(pk, report, "the worker restarted while running it")
+    if report.requeued or report.failed:
+        log.info("worker %s restarted: %s", hostname, report)
+    return report.requeued + report.failed
+
+
 def reap() -> ReapReport:
     report = ReapReport()
-    now = timezone.now()
-    for pk in _stranded_running(now):
-        _requeue_or_fail(pk, report)
-    for pk in _lost_or_unsent(now):
+    for pk in _stranded_running():
+        _requeue_or_fail(pk, report, "the worker stopped answering")
+    for pk in _lost_or_unsent():
         if enqueue(pk):
             report.resent.append(pk)
     if report.requeued or report.failed or report.resent:

@@ -8,26 +8,30 @@ re-computes and replaces, never duplicates.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from evaluator.errors import SubmissionInvalid
 from evaluator.scoring import ScoreResult, score_predictions_file
-from leaderboard.models import FINAL, Status, Submission
-from leaderboard.services.boards import request_recompute
+from leaderboard.models import FINAL, Status, Submission, WorkerHeartbeat
+from leaderboard.models.workers import claim_is_alive
 from leaderboard.services.results import store_score
 from leaderboard.services.storage import local_copy
-from leaderboard.tasks.base import medvtab_task
-from leaderboard.tasks.heartbeat import alive_hostnames
+from leaderboard.tasks.base import medvtab_task, time_limits
+from leaderboard.services.boards import request_recompute
+from leaderboard.tasks.heartbeat import incarnation
 
 log = logging.getLogger(__name__)
 GENERIC_ERROR = (
@@ -35,48 +39,133 @@ GENERIC_ERROR = (
     "details; you may re-run the submission, and it will not count against your quota twice."
 )
 
+PROCESS_LOST = (
+    "The worker process running the evaluation was killed before it could finish (most likely "
+    "by the system for using too much memory)."
+)
+OOM_HINT = (
+    "Submissions that need less memory (a smaller model or batch) avoid this; contact the "
+    "operators if it keeps happening."
+)
+FINISH_TRIES = 4
+FINISH_BACKOFF_S = 0.5
+
 
 class ExpectedFailure(Exception):
     """A user-facing failure (bad file, bad checkpoint): the message goes to the user."""
 
 
-def _hostname() -> str:
-    request = getattr(current_task, "request", None)
-    return str(getattr(request, "hostname", None) or "eager")
+@dataclass(frozen=True)
+class Claimant:
+    """The worker process taking a submission: its node name, incarnation and pool process."""
+
+    hostname: str
+    incarnation: str
+    pid: int
+
+    @classmethod
+    def current(cls) -> Claimant:
+        request = getattr(current_task, "request", None)
+        hostname = str(getattr(request, "hostname", None) or "eager")
+        return cls(hostname, incarnation(), os.getpid())
+
+    def holds(self, sub: Submission) -> bool:
+        return sub.worker == self.hostname and sub.worker_incarnation == self.incarnation
 
 
 def _stamp() -> str:
     return f"{timezone.now():%Y-%m-%d %H:%M:%S}"
 
 
-def claim(submission_id: int, hostname: str) -> Submission | None:
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _previous_state(sub: Submission, me: Claimant) -> str:
+    """Of a ``running`` submission being delivered (again): "live" when another process is still
+    evaluating it (a duplicate delivery), "process lost" when its worker lives on but the pool
+    process running it died, "interrupted" otherwise (its worker is gone, or this very process
+    gave up on it)."""
+    if me.holds(sub):  # this incarnation's own claim: the local process table is exact
+        if sub.worker_pid == me.pid:
+            return "interrupted"
+        return "live" if _pid_alive(sub.worker_pid) else "process lost"
+    alive = WorkerHeartbeat.objects.filter(hostname=sub.worker).alive_claims()
+    if claim_is_alive(alive, sub.worker, sub.worker_incarnation, sub.worker_pid):
+        return "live"
+    return "process lost" if (sub.worker, sub.worker_incarnation) in alive else "interrupted"
+
+
+def claim(submission_id: int, me: Claimant) -> Submission | None:
     """Lock the row and move it to running, or return None when there is nothing to do."""
     with transaction.atomic():
         sub = Submission.objects.select_for_update().filter(pk=submission_id).first()
         if sub is None or sub.status in FINAL:
             return None
-        if (
-            sub.status == Status.RUNNING
-            and sub.worker != hostname
-            and sub.worker in alive_hostnames()
-        ):
-            return None  # another live worker has it (a duplicate delivery)
+        if sub.status == Status.RUNNING:
+            previous = _previous_state(sub, me)
+            if previous == "live":
+                return None
+            if previous == "process lost":  # redelivered by reject_on_worker_lost
+                _process_lost(sub)
+                if sub.status == Status.FAILED:
+                    sub.save()
+                    return None
         sub.status = Status.RUNNING
         sub.attempts += 1
-        sub.started_at = timezone.now()
-        sub.worker = hostname
+        sub.started_at = Now()  # the database's clock, which the reaper compares with
+        sub.worker, sub.worker_incarnation, sub.worker_pid = me.hostname, me.incarnation, me.pid
         sub.append_log(f"{_stamp()} started on a worker (attempt {sub.attempts})")
         sub.save()
+        sub.refresh_from_db(fields=["started_at"])
         return sub
 
 
-def finish(submission_id: int, hostname: str, apply: Callable[[Submission], None]) -> bool:
+def _process_lost(sub: Submission) -> None:
+    """The previous attempt's pool process vanished without a word: killed, and SIGKILL from the
+    kernel's OOM killer is by far the likeliest sender. Fail past the attempt limit."""
+    if sub.attempts < settings.MEDVTAB_MAX_ATTEMPTS:
+        sub.append_log(f"{_stamp()} {PROCESS_LOST} Retrying.")
+        return
+    sub.status = Status.FAILED
+    sub.finished_at = Now()
+    sub.error = f"{PROCESS_LOST} This happened {sub.attempts} times, so it was given up. {OOM_HINT}"
+    sub.append_log(f"{_stamp()} failed: {sub.error}")
+
+
+def finish(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
+    """Record the outcome; a transient database error is retried, or the submission would sit in
+    ``running`` until the reaper's time-out."""
+    for attempt in range(1, FINISH_TRIES + 1):
+        try:
+            return _finish_once(submission_id, me, apply)
+        except (OperationalError, InterfaceError):
+            if attempt == FINISH_TRIES:
+                raise
+            log.warning(
+                "recording submission %s failed (attempt %d of %d); retrying",
+                submission_id, attempt, FINISH_TRIES, exc_info=True,
+            )
+            close_old_connections()  # drop a connection the error left unusable
+            time.sleep(FINISH_BACKOFF_S * 2 ** (attempt - 1))
+    return False  # unreachable: the last attempt returns or raises
+
+
+def _finish_once(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
     with transaction.atomic():
         sub = Submission.objects.select_for_update().get(pk=submission_id)
-        if sub.status != Status.RUNNING or sub.worker != hostname:
+        if sub.status != Status.RUNNING or not me.holds(sub):
             return False  # cancelled, reaped or taken over meanwhile: leave it alone
         apply(sub)
-        sub.finished_at = timezone.now()
+        sub.finished_at = Now()
         sub.save()
     return True
 
@@ -109,8 +198,8 @@ def _fail(message: str, staff: str = "") -> Callable[[Submission], None]:
 def run_evaluation(
     submission_id: int, evaluate: Callable[[Submission], tuple[ScoreResult, dict[str, Any]]]
 ) -> str:
-    hostname = _hostname()
-    sub = claim(submission_id, hostname)
+    me = Claimant.current()
+    sub = claim(submission_id, me)
     if sub is None:
         return "skipped"
     if settings.MEDVTAB_EVALUATION_DELAY_S:
@@ -119,21 +208,21 @@ def run_evaluation(
         score, extra = evaluate(sub)
     except (SubmissionInvalid, ExpectedFailure) as exc:
         messages = getattr(exc, "messages", None) or [str(exc)]
-        finish(submission_id, hostname, _fail("\n".join(messages)))
+        finish(submission_id, me, _fail("\n".join(messages)))
         return "failed"
     except SoftTimeLimitExceeded:
-        limit = settings.CELERY_TASK_TIME_LIMIT
+        soft, _ = time_limits()  # the soft limit is the one that stopped it
         finish(
             submission_id,
-            hostname,
-            _fail(f"The evaluation took longer than the time limit of {limit} s and was stopped."),
+            me,
+            _fail(f"The evaluation took longer than the time limit of {soft} s and was stopped."),
         )
         return "failed"
     except Exception:
         log.exception("submission %s failed unexpectedly", submission_id)
-        finish(submission_id, hostname, _fail(GENERIC_ERROR, traceback.format_exc()))
+        finish(submission_id, me, _fail(GENERIC_ERROR, traceback.format_exc()))
         return "failed"
-    finish(submission_id, hostname, _succeed(score, extra))
+    finish(submission_id, me, _succeed(score, extra))
     return "succeeded"
 
 

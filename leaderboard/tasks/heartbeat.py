@@ -1,5 +1,10 @@
 """Workers record their own liveness in the database every few seconds, from a thread of the
-worker's main process, so the reaper can tell a vanished worker from a slow one."""
+worker's main process, so the reaper can tell a vanished worker from a slow one.
+
+Each worker process start is an *incarnation* with a fresh id, carried by its heartbeat and by its
+claims: a restarted worker keeps its hostname, and without the id its dead predecessor's claims
+would look alive until the hard time limit.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +12,56 @@ import contextlib
 import logging
 import os
 import threading
+import uuid
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections
-from django.utils import timezone
 
 from leaderboard.models import WorkerHeartbeat
+from leaderboard.services.reaper import release_predecessors
+from medvtab.pool import task_process_ids
 
+# An environment variable, not a module global: pool processes inherit it whether they are forked
+# or spawned, and so stamp their claims with their main process's incarnation.
+INCARNATION_ENV = "MEDVTAB_WORKER_INCARNATION"
 _stop = threading.Event()
 log = logging.getLogger(__name__)
 
 
-def beat_once(hostname: str, queues: str, *, token: str = "") -> None:
+def incarnation() -> str:
+    return os.environ.get(INCARNATION_ENV, "")
+
+
+@worker_init.connect
+def _new_incarnation(**kwargs: Any) -> None:
+    os.environ[INCARNATION_ENV] = uuid.uuid4().hex  # before the pool starts its processes
+
+
+def beat_once(
+    hostname: str, queues: str, *, pool_pids: list[int] | None = None, token: str = ""
+) -> None:
     close_old_connections()
-    defaults: dict[str, object] = {
-        "queues": queues,
-        "pid": os.getpid(),
-        "last_seen": timezone.now(),
-    }
-    if token:  # only a ping carries one; the periodic beat must not erase it
-        defaults["last_token"] = token[:64]
-    WorkerHeartbeat.objects.update_or_create(hostname=hostname, defaults=defaults)
+    WorkerHeartbeat.objects.beat(
+        hostname,
+        incarnation=incarnation(),
+        queues=queues,
+        pid=os.getpid(),
+        pool_pids=pool_pids,
+        token=token,
+    )
 
 
-def _loop(hostname: str, queues: str) -> None:
-    interval = settings.MEDVTAB_HEARTBEAT_INTERVAL_S
+def _loop(hostname: str, queues: str, pool: Any, interval: float) -> None:
     failing = False
+    released = False
     while not _stop.is_set():
         try:
-            beat_once(hostname, queues)
+            beat_once(hostname, queues, pool_pids=task_process_ids(pool))
+            if not released:  # once this incarnation is on record, its predecessor's claims are dead
+                release_predecessors(hostname, incarnation())
+                released = True
             failing = False
         except Exception:  # the database may be briefly unreachable: say so once, keep beating
             if not failing:
@@ -62,7 +86,15 @@ def _start(sender: Any = None, **kwargs: Any) -> None:
     hostname = str(getattr(sender, "hostname", "") or "unknown")
     _stop.clear()
     threading.Thread(
-        target=_loop, args=(hostname, queue_names(sender)), daemon=True, name="heartbeat"
+        target=_loop,
+        args=(
+            hostname,
+            queue_names(sender),
+            getattr(sender, "pool", None),
+            settings.MEDVTAB_HEARTBEAT_INTERVAL_S,
+        ),
+        daemon=True,
+        name="heartbeat",
     ).start()
 
 
@@ -72,8 +104,4 @@ def _stop_beating(sender: Any = None, **kwargs: Any) -> None:
     hostname = str(getattr(sender, "hostname", "") or "")
     if hostname:
         with contextlib.suppress(Exception):
-            WorkerHeartbeat.objects.filter(hostname=hostname).delete()
-
-
-def alive_hostnames() -> set[str]:
-    return set(WorkerHeartbeat.objects.fresh().values_list("hostname", flat=True))
+            WorkerHeartbeat.objects.filter(hostname=hostname, incarnation=incarnation()).delete()
