@@ -12,6 +12,13 @@ from typing import Any
 
 from leaderboard.models import BoardEntry
 from leaderboard.services.boardquery import Board, BoardFilters, filtered, metric_for
+from leaderboard.services.chart_axes import (
+    date_axis,
+    heatmap_plot_height,
+    parse_dates,
+    plotly_date,
+    score_range,
+)
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -19,6 +26,10 @@ SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "star", "
 CHART_ROWS = 500  # best rows plotted per chart
 HEATMAP_ROWS = 20
 PRETRAININGS = ("general", "medical", "both")
+SPLITS = ("test_id", "test_ood")
+
+
+MARGIN = {"l": 60, "r": 20, "t": 50, "b": 60}
 
 
 def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
@@ -26,7 +37,7 @@ def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
         "title": {"text": title},
         "xaxis": {"title": {"text": x}, **extra.pop("xaxis", {})},
         "yaxis": {"title": {"text": y}, **extra.pop("yaxis", {})},
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+        "margin": dict(MARGIN),
         "legend": {"orientation": "h", "y": -0.25},
         "height": 420,
         **extra,
@@ -95,6 +106,7 @@ def scaling_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
         "tunable parameters (log scale)",
         f"mean primary metric, {f.split}",
         xaxis={"type": "log"},
+        yaxis={"range": score_range(r[2] for r in rows)},
     )
     return {"id": "chart-scaling", "data": data, "layout": layout}
 
@@ -117,8 +129,8 @@ def id_ood_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
         }
         for i, (family, items) in enumerate(sorted(by_family.items()))
     ]
-    values = [v for r in rows for v in r[1:3]] or [0.0, 1.0]
-    lo, hi = min(values), max(values)
+    # One range for both axes, so the diagonal runs corner to corner at 45 degrees.
+    lo, hi = score_range(v for r in rows for v in r[1:3])
     data.append(
         {
             "type": "scatter",
@@ -129,7 +141,13 @@ def id_ood_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             "line": {"color": "#555555", "dash": "dot"},
         }
     )
-    layout = _layout("In-distribution vs patient out-of-distribution", "test_id", "test_ood")
+    layout = _layout(
+        "In-distribution vs patient out-of-distribution",
+        "test_id",
+        "test_ood",
+        xaxis={"range": [lo, hi]},
+        yaxis={"range": [lo, hi]},
+    )
     return {"id": "chart-id-ood", "data": data, "layout": layout}
 
 
@@ -164,7 +182,10 @@ def pretraining_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             }
         )
     layout = _layout(
-        f"Backbone pre-training per modality ({f.split})", "modality", "modality score"
+        f"Backbone pre-training per modality ({f.split})",
+        "modality",
+        "modality score",
+        yaxis={"range": score_range(r[2] for r in rows)},
     )
     layout["boxmode"] = "group"
     return {"id": "chart-pretraining", "data": data, "layout": layout}
@@ -172,7 +193,9 @@ def pretraining_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
 
 def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
     qs = filtered(board, f).filter(complete=True, **{f"{f.split}__isnull": False})
-    rows = list(qs.order_by(f"-{f.split}", "submission_id")[:HEATMAP_ROWS])
+    rows = list(qs.order_by(f"-{f.split}", "submission_id")[: HEATMAP_ROWS + 1])
+    shown = f", best {HEATMAP_ROWS}" if len(rows) > HEATMAP_ROWS else ""
+    rows = rows[:HEATMAP_ROWS]
     labels = [f"{e.method_name} ({e.owner_name}) #{e.submission_id}" for e in rows]
     z = [
         [
@@ -181,6 +204,7 @@ def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
         ]
         for e in rows
     ]
+    zrange = score_range(v for row in z for v in row)
     data = [
         {
             "type": "heatmap",
@@ -188,29 +212,42 @@ def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             "y": labels,
             "z": z,
             "colorscale": "Viridis",
+            # a scale from the scores, so one entry or near-equal ones still map to real values
+            "zmin": zrange[0],
+            "zmax": zrange[1],
             "hoverongaps": False,
         }
     ]
-    layout = _layout(f"Task × method ({f.split})", "task", "", yaxis={"autorange": "reversed"})
+    layout = _layout(
+        f"Task × method ({f.split}{shown})", "task", "", yaxis={"autorange": "reversed"}
+    )
     layout["margin"]["l"] = 220
-    layout["height"] = 160 + 22 * max(len(rows), 1)
+    layout["height"] = MARGIN["t"] + MARGIN["b"] + heatmap_plot_height(len(rows))
     return {"id": "chart-heatmap", "data": data, "layout": layout}
 
 
 def history_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
     steps = board.state.history.get(board.slug, {}).get(f"{f.protocol}:{f.split}", [])
+    steps = [s for s in steps if s[0]]  # a step without a finish time has no place on the axis
+    times = parse_dates(s[0] for s in steps)
     data = [
         {
             "type": "scatter",
             "mode": "lines+markers",
             "line": {"shape": "hv", "color": PALETTE[0]},
             "name": "best score",
-            "x": [s[0] for s in steps],
+            "x": [plotly_date(t) for t in times],
             "y": [s[1] for s in steps],
             "text": [s[2] for s in steps],
         }
     ]
-    layout = _layout(f"Best score over time ({f.split})", "date", "best complete score")
+    layout = _layout(
+        f"Best score over time ({f.split})",
+        "date (UTC)",
+        "best complete score",
+        xaxis=date_axis(times),
+        yaxis={"range": score_range(s[1] for s in steps)},
+    )
     return {"id": "chart-history", "data": data, "layout": layout}
 
 
@@ -237,7 +274,7 @@ def class_balance_chart(counts: dict[str, list[int]], classes: list[str]) -> dic
 def submission_task_chart(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     """Per task primary metric with its 95% CI, test_id and test_ood side by side."""
     data = []
-    for i, split in enumerate(("test_id", "test_ood")):
+    for i, split in enumerate(SPLITS):
         ys = [t[split][0] for t in tasks]
         data.append(
             {
@@ -254,7 +291,16 @@ def submission_task_chart(tasks: list[dict[str, Any]]) -> dict[str, Any]:
                 },
             }
         )
-    layout = _layout("Primary metric per task (95% CI)", "task", "primary metric")
+    # Bars start at zero; the top leaves room for the upper confidence limits.
+    tops = [
+        t[split][2] if t[split][2] is not None else t[split][0] for t in tasks for split in SPLITS
+    ]
+    layout = _layout(
+        "Primary metric per task (95% CI)",
+        "task",
+        "primary metric",
+        yaxis={"range": [0.0, score_range(tops)[1]]},
+    )
     layout["barmode"] = "group"
     return {"id": "chart-submission-tasks", "data": data, "layout": layout}
 

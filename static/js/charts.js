@@ -10,6 +10,9 @@
     if (!source) { return; }
     var spec = JSON.parse(source.textContent);
     box.dataset.drawn = "1";
+    // The box reserves a default height before plotly runs; a figure of another height (the
+    // heatmap grows with its rows) would leave an empty band or overflow.
+    if (spec.layout && spec.layout.height) { box.style.minHeight = spec.layout.height + "px"; }
     window.Plotly.newPlot(box, spec.data, spec.layout, CONFIG).then(function () {
       box.dataset.rendered = "1";
     });
