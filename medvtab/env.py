@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -20,6 +21,22 @@ def env_required(name: str, why: str) -> str:
     if not value.strip():
         raise ImproperlyConfigured(f"{name} must be set: {why}")
     return value
+
+
+def env_path(name: str, default: Path) -> Path:
+    """An absolute path. Set but empty is refused, not read as the working directory; so is a
+    relative path, which the web server and the workers would resolve against different folders."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.strip():
+        raise ImproperlyConfigured(
+            f"{name} is set but empty; give an absolute path, or unset it for the default {default}"
+        )
+    path = Path(value)
+    if not path.is_absolute():
+        raise ImproperlyConfigured(f"{name}={value!r} must be an absolute path")
+    return path
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -13,10 +13,10 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from medvtab.env import env_bool, env_choice, env_int, env_list, env_required, env_str
+from medvtab.env import env_bool, env_choice, env_int, env_list, env_path, env_required, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("MEDVTAB_VAR_DIR", str(BASE_DIR / "var")) or "")
+VAR_DIR = env_path("MEDVTAB_VAR_DIR", BASE_DIR / "var")  # made by the commands that write there
 
 DEBUG = env_bool("DEBUG", False)
 if DEBUG:
@@ -93,7 +93,7 @@ def _database(url: str) -> dict[str, object]:
 
 DATABASE_URL = env_str("DATABASE_URL") or ""
 if not DATABASE_URL:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default lives under var/
+    # The embedded default; `migrate` makes the folder (leaderboard/management/commands/migrate.py).
     DATABASE_URL = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -115,9 +115,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")) or "")
+STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
 MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")) or "")
+MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -128,7 +128,7 @@ STORAGES: dict[str, dict[str, object]] = {
 }
 
 # --- Med-VTAB --------------------------------------------------------------------------------
-MEDVTAB_DATA_ROOT = Path(env_str("MEDVTAB_DATA_ROOT", str(VAR_DIR / "data")) or "")
+MEDVTAB_DATA_ROOT = env_path("MEDVTAB_DATA_ROOT", VAR_DIR / "data")
 MEDVTAB_DEMO_SEED = env_int("MEDVTAB_DEMO_SEED", 0, minimum=0)
 MEDVTAB_BOOTSTRAP_REPLICATES = env_int("MEDVTAB_BOOTSTRAP_REPLICATES", 1000, minimum=0)
 MEDVTAB_BOOTSTRAP_SEED = env_int("MEDVTAB_BOOTSTRAP_SEED", 0, minimum=0)
@@ -139,8 +139,7 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 CELERY_TASK_TIME_LIMIT = env_int("MEDVTAB_TASK_TIME_LIMIT", 1800, minimum=10)
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _folder in ("queue", "processed", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    # The folders are made when the Celery app is configured (medvtab/celery.py).
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -189,7 +188,7 @@ EMAIL_BACKEND = env_choice(
         "django.core.mail.backends.locmem.EmailBackend",
     ),
 )
-EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")) or "")
+EMAIL_FILE_PATH = env_path("EMAIL_FILE_PATH", VAR_DIR / "mail")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

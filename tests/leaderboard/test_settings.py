@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,73 @@ def test_allowed_hosts_parsed_as_list() -> None:
         },
     )
     assert done.stdout.strip() == "['a.org', 'b.org']"
+
+
+PATH_SETTINGS = (
+    "MEDVTAB_VAR_DIR",
+    "MEDIA_ROOT",
+    "STATIC_ROOT",
+    "MEDVTAB_DATA_ROOT",
+    "EMAIL_FILE_PATH",
+)
+
+
+@pytest.mark.parametrize("name", PATH_SETTINGS)
+def test_an_empty_path_is_refused(name: str) -> None:
+    # Path("") is ".": uploads would land in whatever directory the process started in.
+    done = _start({"DEBUG": "1", name: ""})
+    assert done.returncode != 0
+    assert f"{name} is set but empty" in done.stderr
+
+
+@pytest.mark.parametrize("name", PATH_SETTINGS)
+def test_a_relative_path_is_refused(name: str) -> None:
+    # web and workers start in different directories, so they would not share the folder
+    done = _start({"DEBUG": "1", name: "var/somewhere"})
+    assert done.returncode != 0
+    assert f"{name}='var/somewhere' must be an absolute path" in done.stderr
+
+
+def _embedded(var: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """Python in a fresh process on the embedded default (SQLite, filesystem broker) under var."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "medvtab.settings",
+            "DEBUG": "1",
+            "MEDVTAB_VAR_DIR": str(var),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_loading_the_settings_creates_nothing(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    code = SETUP.replace("print(settings.DEBUG)", "print(settings.DATABASES, settings.MEDIA_ROOT)")
+    done = _embedded(var, code)
+    assert done.returncode == 0, done.stderr
+    assert str(var / "db.sqlite3") in done.stdout
+    assert not var.exists()
+
+
+def test_migrate_makes_the_folder_of_the_sqlite_database(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    code = "import sys; from django.core.management import execute_from_command_line as run; "
+    done = _embedded(var, code + "run([sys.argv[0], 'migrate', '--noinput', '-v0'])")
+    assert done.returncode == 0, done.stderr
+    assert (var / "db.sqlite3").is_file()
+
+
+def test_the_filesystem_broker_makes_its_folders_when_used(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    code = (
+        "import django; django.setup(); from leaderboard.tasks import ping; ping.delay(token='t')"
+    )
+    done = _embedded(var, code)
+    assert done.returncode == 0, done.stderr
+    assert len(list((var / "broker" / "queue").iterdir())) == 1  # the message, waiting
+    assert not (var / "db.sqlite3").exists()  # nothing else was made on the way
