@@ -34,6 +34,12 @@ test: venv browser
 	DATABASE_URL=$(TEST_DATABASE_URL) MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  MEDVTAB_VAR_DIR=$(CURDIR)/var/test SECRET_KEY=test-only-secret DEBUG=0 \
 	  $(PY) -m pytest $(PYTEST_ARGS)
+	# again on SQLite, whose primary keys restart after a rolled-back test: what a test leaves
+	# keyed by a primary key or a counter shows up here and hides on PostgreSQL
+	mkdir -p $(CURDIR)/var/test/sqlite
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test/sqlite/db.sqlite3 MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  MEDVTAB_VAR_DIR=$(CURDIR)/var/test SECRET_KEY=test-only-secret DEBUG=0 \
+	  $(PY) -m pytest tests/leaderboard $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -120,14 +120,14 @@ def _score(bench: Benchmark, rng: np.random.Generator) -> tuple[dict[str, Any], 
             reps[slug][split] = vec.tolist()
         entry["ood_gap"] = entry["test_id"]["auroc"]["value"] - entry["test_ood"]["auroc"]["value"]
         tasks_json[slug] = entry
-    modalities, overall = aggregates(metas, tasks_json, reps)  # type: ignore[arg-type]
     meta = {
         "benchmark": bench.slug,
         "benchmark_version": "bench",
         "seed": 0,
         "replicates": REPLICATES,
     }
-    return {"meta": meta, "tasks": tasks_json, "modalities": modalities, "overall": overall}, reps
+    sections = aggregates(metas, tasks_json, reps)  # type: ignore[arg-type]
+    return {"meta": meta, "tasks": tasks_json, **sections}, reps
 
 
 def populate(bench: Benchmark, n: int, seed: int = 0) -> None:

@@ -12,6 +12,6 @@ Importing the package is cheap (no numpy): the web tier uses :mod:`evaluator.arc
 
 from __future__ import annotations
 
-EVALUATOR_VERSION = "1.0.0"
+EVALUATOR_VERSION = "2.0.0"
 
 __all__ = ["EVALUATOR_VERSION"]

@@ -12,9 +12,12 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from evaluator.errors import SubmissionInvalid
+
+if TYPE_CHECKING:
+    from evaluator.scorejson import MetricJSON, ScoreJSON
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "score.schema.json"
 
@@ -37,14 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fmt(entry: dict[str, Any] | None) -> str:
+def _fmt(entry: MetricJSON | None) -> str:
     if not entry or entry.get("value") is None:
         return "n/a" + (f" ({entry['reason']})" if entry and entry.get("reason") else "")
     ci = "" if entry["ci_low"] is None else f" [{entry['ci_low']:.4f}, {entry['ci_high']:.4f}]"
     return f"{entry['value']:.4f}{ci}"
 
 
-def _print_human(score: dict[str, Any]) -> None:
+def _print_human(score: ScoreJSON) -> None:
     meta = score["meta"]
     print(f"{meta['benchmark']} (version {meta['benchmark_version']}), evaluator "
           f"{meta['evaluator_version']}, {meta['replicates']} bootstrap replicates, seed {meta['seed']}")

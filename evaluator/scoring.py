@@ -1,4 +1,4 @@
-"""Score a submission against the hidden labels and build the score JSON (DESIGN §5).
+"""Score a submission against the hidden labels and build the score JSON (docs/formats.md).
 
 ``score_predictions_file`` (predictions track) and ``score_probabilities`` (checkpoint track, the
 server's own model outputs) share everything after the probabilities are aligned.
@@ -10,7 +10,6 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,13 +21,14 @@ from evaluator.errors import SubmissionInvalid
 from evaluator.limits import DEFAULT_LIMITS, Limits
 from evaluator.metrics import SplitContext, metrics_for, primary_metric
 from evaluator.predictions import check_task_arrays, load_predictions
+from evaluator.scorejson import MetricJSON, ScoreJSON, SplitJSON, TaskJSON
 
 Replicates = dict[str, dict[str, list[float] | None]]
 
 
 @dataclass
 class ScoreResult:
-    json: dict[str, Any]
+    json: ScoreJSON
     # task -> split -> primary-metric replicate vector (NaN = dropped replicate), None if no split
     replicates: Replicates = field(default_factory=dict)
 
@@ -72,7 +72,7 @@ def load_benchmark(data_root: Path | str, benchmark: str) -> Benchmark:
     return Benchmark(benchmark, tasks, truth)
 
 
-def _null(reason: str | None) -> dict[str, Any]:
+def _null(reason: str | None) -> MetricJSON:
     return {"value": None, "ci_low": None, "ci_high": None, "reason": reason, "dropped": 0}
 
 
@@ -88,7 +88,7 @@ def _empty_reason(meta: TaskMeta, split: str) -> str:
 
 def score_split(
     meta: TaskMeta, split: str, truth: SplitData, probs: np.ndarray, bootstrap: int, seed: int
-) -> tuple[dict[str, Any], list[float] | None]:
+) -> tuple[SplitJSON, list[float] | None]:
     """All metrics of one split, and the primary metric's replicate vector."""
     metrics = metrics_for(meta.label_type)
     if len(truth) == 0:
@@ -105,7 +105,7 @@ def score_split(
     ctx = SplitContext(
         meta.label_type, meta.classes, split, np.asarray(truth.labels), probs, patients, counts
     )
-    out: dict[str, Any] = {}
+    out: SplitJSON = {}
     primary: list[float] | None = None
     for metric in metrics:
         values, reason = metric.definitions[meta.label_type][1](ctx)
@@ -123,21 +123,21 @@ def score_split(
 
 def score_task(
     meta: TaskMeta, truth: dict[str, SplitData], probs: np.ndarray, bootstrap: int, seed: int
-) -> tuple[dict[str, Any], dict[str, list[float] | None]]:
+) -> tuple[TaskJSON, dict[str, list[float] | None]]:
     """``probs`` are aligned to test_id ids followed by test_ood ids."""
-    out: dict[str, Any] = {}
+    splits: dict[str, SplitJSON] = {}
     reps: dict[str, list[float] | None] = {}
     start = 0
     for split in TEST_SPLITS:
         n = len(truth[split])
-        out[split], reps[split] = score_split(
+        splits[split], reps[split] = score_split(
             meta, split, truth[split], probs[start:start + n], bootstrap, seed
         )
         start += n
     primary = primary_metric(meta.label_type)
-    a, b = out["test_id"][primary]["value"], out["test_ood"][primary]["value"]
-    out["ood_gap"] = a - b if a is not None and b is not None else None
-    return out, reps
+    a, b = splits["test_id"][primary]["value"], splits["test_ood"][primary]["value"]
+    gap = a - b if a is not None and b is not None else None
+    return {"test_id": splits["test_id"], "test_ood": splits["test_ood"], "ood_gap": gap}, reps
 
 
 def score_aligned(
@@ -145,20 +145,20 @@ def score_aligned(
 ) -> ScoreResult:
     if bootstrap < 0:
         raise SubmissionInvalid("--bootstrap must be 0 or more")
-    tasks_json: dict[str, Any] = {}
+    tasks_json: dict[str, TaskJSON] = {}
     replicates: Replicates = {}
     for slug in sorted(probs):
         tasks_json[slug], replicates[slug] = score_task(
             bench.tasks[slug], bench.truth[slug], probs[slug], bootstrap, seed
         )
-    modalities, overall = aggregates(bench.tasks, tasks_json, replicates)
-    score = {
+    score: ScoreJSON = {
         "meta": {
             "benchmark": bench.slug, "benchmark_version": bench.version,
             "evaluator_version": EVALUATOR_VERSION, "seed": seed, "replicates": bootstrap,
             "task_versions": {s: m.version for s, m in sorted(bench.tasks.items())},
         },
-        "tasks": tasks_json, "modalities": modalities, "overall": overall,
+        "tasks": tasks_json,
+        **aggregates(bench.tasks, tasks_json, replicates),
     }
     return ScoreResult(score, replicates)
 

@@ -192,12 +192,19 @@ class LeaderboardRowSerializer(serializers.Serializer):
     test_id = CellSerializer()
     test_ood = CellSerializer()
     ood_gap = serializers.FloatField(allow_null=True)
+    all_tasks = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="{test_id, test_ood}: the mean over every task entered, where the board "
+        "averages fewer (null otherwise)",
+    )
     tasks = serializers.DictField(child=CellSerializer(), help_text="per task, on the split/metric")
 
 
 class LeaderboardPageSerializer(serializers.Serializer):
     benchmark = serializers.CharField()
-    board = serializers.CharField(help_text="'overall' or the modality slug")
+    board = serializers.CharField(
+        help_text="'overall', the modality slug, or '~checkpoint-only' (board=checkpoint-only)"
+    )
     filters = serializers.DictField(child=serializers.CharField(), help_text="non-default filters")
     tasks = serializers.ListField(child=serializers.CharField())
     page = serializers.IntegerField()

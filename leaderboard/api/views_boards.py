@@ -32,8 +32,15 @@ from leaderboard.services.boardquery import (
     page_of,
 )
 
+BOARD_KINDS = ("overall", "checkpoint-only")
 PARAMETERS = [
     OpenApiParameter("modality", str, description="modality slug (default: the overall board)"),
+    OpenApiParameter(
+        "board",
+        str,
+        enum=list(BOARD_KINDS),
+        description="'checkpoint-only': the tasks that accept checkpoints only (without modality)",
+    ),
     OpenApiParameter("split", str, enum=list(SPLITS), description="default test_id"),
     OpenApiParameter("metric", str, description="'primary' (default) or a metric name"),
     OpenApiParameter("protocol", str, enum=list(PROTOCOLS), description="default full"),
@@ -55,14 +62,13 @@ def _cell(value: Any) -> dict[str, float | None]:
 
 
 def row_json(e: BoardEntry, board: Board, f: BoardFilters) -> dict[str, Any]:
-    rank = getattr(e, f"rank_all_{f.split}" if f.show_all else f"rank_{f.split}")
     tasks = {
         t.slug: _cell((e.cells.get(t.slug, {}).get(f.split) or {}).get(metric_for(t, f)))
         for t in board.tasks
     }
     return {
-        "rank": rank,
-        "tied_with_leader": bool(getattr(e, f"tied_{f.split}") and rank is not None),
+        "rank": e.rank(f.split, all_rows=f.show_all),
+        "tied_with_leader": e.tied_with_leader(f.split, all_rows=f.show_all),
         "submission_id": e.submission_id,
         "method_name": e.method_name,
         "method_family": e.method_family,
@@ -77,6 +83,7 @@ def row_json(e: BoardEntry, board: Board, f: BoardFilters) -> dict[str, Any]:
         "test_id": _cell([e.test_id, e.test_id_lo, e.test_id_hi]),
         "test_ood": _cell([e.test_ood, e.test_ood_lo, e.test_ood_hi]),
         "ood_gap": e.ood_gap,
+        "all_tasks": {"test_id": e.all_tasks_test_id, "test_ood": e.all_tasks_test_ood},
         "tasks": tasks,
     }
 
@@ -87,6 +94,20 @@ def _positive(request: Request, name: str) -> None:
         raise ApiError(f"{name} must be a positive integer", code="invalid", field=name)
 
 
+def _checkpoint_only(request: Request, modality: str | None) -> bool:
+    kind = request.query_params.get("board") or "overall"
+    if kind not in BOARD_KINDS:
+        allowed = ", ".join(BOARD_KINDS)
+        raise ApiError(f"board must be one of {allowed}", code="invalid", field="board")
+    if kind == "checkpoint-only" and modality:
+        raise ApiError(
+            "board=checkpoint-only takes no modality (its tasks span modalities)",
+            code="invalid",
+            field="board",
+        )
+    return kind == "checkpoint-only"
+
+
 class Leaderboard(APIView):
     """A board's rows in the page's order, with ranks and statistical ties with the leader."""
 
@@ -95,9 +116,11 @@ class Leaderboard(APIView):
         _positive(request, "page")
         _positive(request, "ipage")
         modality = request.query_params.get("modality") or None
-        board = load_board(benchmark, modality)
+        checkpoint_only = _checkpoint_only(request, modality)
+        board = load_board(benchmark, modality, checkpoint_only=checkpoint_only)
         if board is None:
             what = f"modality '{modality}' of " if modality else ""
+            what = "checkpoint-only tasks in " if checkpoint_only else what
             raise ApiError(
                 f"no board for {what}benchmark '{benchmark}'", code="not_found", status_code=404
             )

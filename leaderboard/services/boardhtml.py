@@ -15,11 +15,21 @@ def escape(value: object) -> str:
     return _escape(str(value), quote=True)
 
 
-def _score(col: str, c: dict[str, Any], css: str = "num") -> str:
+def _score(col: str, c: dict[str, Any], css: str = "num", extra: str = "") -> str:
     value = "" if c["value"] is None else escape(str(c["value"]))
     title = f' title="{escape(c["ci"])}"' if c.get("ci") else ""
     pm = f'<span class="ci">{escape(c["pm"])}</span>' if c.get("pm") else ""
-    return f'<td class="{css}" data-col="{escape(col)}" data-value="{value}"{title}>{escape(c["text"])}{pm}</td>'
+    return f'<td class="{css}" data-col="{escape(col)}" data-value="{value}"{title}>{escape(c["text"])}{pm}{extra}</td>'
+
+
+def _all_tasks(r: dict[str, Any], split: str) -> str:
+    """The entry's mean over every task it entered, under the board's mean (where they differ)."""
+    if not r.get("all_tasks"):
+        return ""
+    return (
+        '<span class="sub all-tasks" title="mean over every task this entry entered, '
+        f'checkpoint-only ones included"><br>all entered: {escape(r["all_tasks"][split])}</span>'
+    )
 
 
 def _method(e: Any) -> str:
@@ -65,8 +75,8 @@ def row_html(r: dict[str, Any]) -> str:
         f'<td class="num rank" data-col="rank">{rank}{tied}</td>',
         _method(e),
         *(_score(f"task:{c['slug']}", c, "num task-col") for c in r["tasks"]),
-        _score("test_id", r["test_id"]),
-        _score("test_ood", r["test_ood"]),
+        _score("test_id", r["test_id"], extra=_all_tasks(r, "test_id")),
+        _score("test_ood", r["test_ood"], extra=_all_tasks(r, "test_ood")),
         _score("ood_gap", r["ood_gap"]),
         _params(r),
         "</tr>",

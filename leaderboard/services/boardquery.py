@@ -17,9 +17,10 @@ from django.db.models.functions import Cast
 from django.http import QueryDict
 
 from leaderboard.models import Benchmark, BoardEntry, BoardState, Modality, Task
+from leaderboard.models.boards import SPLITS as SPLITS  # the views and API import it from here
+from leaderboard.models.boards import BoardScope, Split, board_slug
 
 PAGE_SIZE = 50
-SPLITS = ("test_id", "test_ood")
 PROTOCOLS = ("full", "1k")
 PRETRAININGS = ("general", "medical", "both")
 TRACKS = ("predictions", "checkpoint")
@@ -28,7 +29,7 @@ FIXED_SORTS = ("rank", "test_id", "test_ood", "ood_gap", "params", "method")
 
 @dataclass(frozen=True)
 class BoardFilters:
-    split: str = "test_id"
+    split: Split = "test_id"
     metric: str = "primary"
     sort: str = "rank"
     desc: bool = True
@@ -58,7 +59,7 @@ class BoardFilters:
 
         sorts = [*FIXED_SORTS, *(f"task:{s}" for s in task_slugs)]
         return cls(
-            split=pick("split", SPLITS, "test_id"),
+            split="test_ood" if query.get("split") == "test_ood" else "test_id",
             metric=pick("metric", ["primary", *metrics], "primary"),
             sort=pick("sort", sorts, "rank"),
             desc=query.get("order", "desc") != "asc",
@@ -109,7 +110,7 @@ def default_protocol(benchmark_id: int) -> str:
         BoardEntry.objects.filter(benchmark_id=benchmark_id, modality__isnull=True)
         .values_list("protocol", flat=True)
         .distinct()
-    )
+    )  # the overall and checkpoint-only boards: a checkpoint entry is on one of them
     return "1k" if "full" not in protocols and "1k" in protocols else "full"
 
 
@@ -125,20 +126,37 @@ class Board:
     benchmark: Benchmark
     modality: Modality | None
     state: BoardState
-    tasks: list[Task]
+    tasks: list[Task]  # the tasks this board averages, its columns
     metrics: list[str] = field(default_factory=list)
+    scope: str = BoardScope.OVERALL
+    # tasks of the benchmark (of the modality, on its board) that accept checkpoints only, so are
+    # not averaged here: they have their own board
+    left_out: list[Task] = field(default_factory=list)
 
     @property
     def slug(self) -> str:
-        return self.modality.slug if self.modality else "overall"
+        return board_slug(self.scope, self.modality.slug if self.modality else None)
+
+    @property
+    def checkpoint_only(self) -> bool:
+        return self.scope == BoardScope.CHECKPOINT_ONLY
+
+    @property
+    def name(self) -> str:
+        if self.checkpoint_only:
+            return "Checkpoint-only tasks"
+        return self.modality.name if self.modality else "Overall"
 
     @property
     def title(self) -> str:
-        return f"{self.benchmark.name} · {self.modality.name if self.modality else 'Overall'}"
+        return f"{self.benchmark.name} · {self.name}"
 
 
-def load_board(benchmark_slug: str, modality_slug: str | None) -> Board | None:
-    """Three queries: benchmark with its state, the modality, the tasks."""
+def load_board(
+    benchmark_slug: str, modality_slug: str | None, *, checkpoint_only: bool = False
+) -> Board | None:
+    """Three queries: benchmark with its state, the modality, the tasks. None when there is no
+    such board (a checkpoint-only board exists while some task accepts checkpoints only)."""
     benchmark = Benchmark.objects.filter(slug=benchmark_slug).first()
     if benchmark is None:
         return None
@@ -153,17 +171,23 @@ def load_board(benchmark_slug: str, modality_slug: str | None) -> Board | None:
     tasks = Task.objects.filter(benchmark=benchmark).order_by("modality__order", "slug")
     if modality is not None:
         tasks = tasks.filter(modality=modality)
-    task_list = list(tasks)
+    both = [t for t in tasks if t.accepts_predictions]
+    only = [t for t in tasks if not t.accepts_predictions]
     metrics = sorted({m for m in state.facets.get("metrics", [])})
-    return Board(benchmark, modality, state, task_list, metrics)
+    if checkpoint_only:
+        if not only:
+            return None
+        return Board(benchmark, None, state, only, metrics, BoardScope.CHECKPOINT_ONLY)
+    scope = BoardScope.MODALITY if modality else BoardScope.OVERALL
+    return Board(benchmark, modality, state, both, metrics, scope, only)
 
 
 def filtered(board: Board, f: BoardFilters) -> QuerySet[BoardEntry]:
     qs = BoardEntry.objects.filter(
-        benchmark=board.benchmark, modality=board.modality, protocol=f.protocol
+        benchmark=board.benchmark, scope=board.scope, modality=board.modality, protocol=f.protocol
     )
     if not f.show_all:
-        qs = qs.filter(**{f"best_{f.split}": True})
+        qs = qs.filter(**{BoardEntry.best_field(f.split): True})
     if f.family:
         qs = qs.filter(method_family=f.family)
     if f.pretraining:
@@ -193,27 +217,25 @@ def ordered(qs: QuerySet[BoardEntry], board: Board, f: BoardFilters) -> QuerySet
     return qs.order_by(key, "submission_id")
 
 
-def attach_cells(rows: list[BoardEntry], board: Board, f: BoardFilters) -> None:
-    """Set ``cell_<i>`` (the shown metric of task i) on a page of rows fetched without ``cells``:
-    one more query over the page's ids, which reads a few bytes of JSON per row instead of
-    every metric (and never touches the rows outside the page)."""
+ShownCells = dict[int, list[Any]]  # row pk -> the shown [value, lo, hi] of each task, in order
+
+
+def shown_cells(rows: list[BoardEntry], board: Board, f: BoardFilters) -> ShownCells:
+    """The shown metric of each task for a page of rows fetched without ``cells``: one more
+    query over the page's ids, which reads a few bytes of JSON per row instead of every metric
+    (and never touches the rows outside the page)."""
+    if not rows:
+        return {}
     shown = {
         f"cell_{i}": F(f"cells__{t.slug}__{f.split}__{metric_for(t, f)}")
         for i, t in enumerate(board.tasks)
     }
     found = (
-        {
-            row["pk"]: row
-            for row in BoardEntry.objects.filter(pk__in=[e.pk for e in rows])
-            .annotate(**shown)
-            .values("pk", *shown)
-        }
-        if rows
-        else {}
+        BoardEntry.objects.filter(pk__in=[e.pk for e in rows])
+        .annotate(**shown)
+        .values("pk", *shown)
     )
-    for e in rows:
-        for name in shown:
-            setattr(e, name, found.get(e.pk, {}).get(name))
+    return {row["pk"]: [row[name] for name in shown] for row in found}
 
 
 def page_of(qs: QuerySet[BoardEntry], page: int) -> tuple[list[BoardEntry], int, int]:
@@ -246,25 +268,32 @@ def cell(value: float | None, lo: float | None, hi: float | None) -> dict[str, A
     }
 
 
-def row_view(e: BoardEntry, board: Board, f: BoardFilters) -> dict[str, Any]:
-    """What the table and the exports show for one row."""
-    split = f.split
-    rank = getattr(e, f"rank_all_{split}" if f.show_all else f"rank_{split}")
-    tasks = []
-    for i, t in enumerate(board.tasks):
-        v = getattr(e, f"cell_{i}")
-        tasks.append(cell(*(v or [None, None, None])) | {"slug": t.slug})
+def row_view(e: BoardEntry, board: Board, f: BoardFilters, cells: ShownCells) -> dict[str, Any]:
+    """What the table shows for one row (``cells`` from ``shown_cells``)."""
+    values = cells.get(e.pk) or [None] * len(board.tasks)
+    tasks = [
+        cell(*(v or [None, None, None])) | {"slug": t.slug}
+        for t, v in zip(board.tasks, values, strict=True)
+    ]
     return {
         "entry": e,
-        "rank": rank,
-        "tied": getattr(e, f"tied_{split}") and rank is not None,
+        "rank": e.rank(f.split, all_rows=f.show_all),
+        "tied": e.tied_with_leader(f.split, all_rows=f.show_all),
         "tasks": tasks,
         "test_id": cell(e.test_id, e.test_id_lo, e.test_id_hi),
         "test_ood": cell(e.test_ood, e.test_ood_lo, e.test_ood_hi),
         "ood_gap": cell(e.ood_gap, None, None),
+        "all_tasks": all_tasks(e),
         "params": e.tunable_params,
         "params_text": compact(e.tunable_params),
     }
+
+
+def all_tasks(e: BoardEntry) -> dict[str, str] | None:
+    """The mean over every task the entry entered, where this board averages fewer."""
+    if e.all_tasks_test_id is None and e.all_tasks_test_ood is None:
+        return None
+    return {"test_id": fmt(e.all_tasks_test_id), "test_ood": fmt(e.all_tasks_test_ood)}
 
 
 def compact(n: int | None) -> str:

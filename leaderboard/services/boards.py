@@ -1,86 +1,106 @@
 """Recompute a benchmark's boards: rows, ranks, statistical ties and the best score over time.
 
-Runs on a worker when results land. It reads only stored results (score JSON and replicate
-vectors), never hidden labels, and writes every row of the benchmark in one transaction, then bumps
-the generation that keys the page cache. Ranks are shared on ties and incomplete or null entries
-are never ranked (``evaluator.ranking.rank_entries``); an entry is statistically tied with the
-leader when the 95% CI of the paired replicate difference contains 0 (``paired_difference_ci``).
-Vectors are streamed submission by submission, so memory does not grow with the board.
+Runs on a worker when results land (``leaderboard.tasks.boards``). It reads only stored results
+(score JSON and replicate vectors), never hidden labels, and writes every row of the benchmark in
+one transaction with a fresh cache token. Boards: the overall one and one per modality average the
+tasks open to both tracks; the checkpoint-only board the tasks that accept checkpoints only
+(docs/formats.md, "Score JSON"). Ranks are shared on ties and incomplete or null entries are never
+ranked (``evaluator.ranking.rank_entries``); ties with the leader come from
+``leaderboard.services.boardties``.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from evaluator.ranking import Entry, paired_difference_ci, rank_entries
-from leaderboard.models import (
-    Benchmark,
-    BoardEntry,
-    BoardState,
-    Modality,
-    ReplicateVector,
-    Status,
-    Submission,
-    Task,
-)
-
-log = logging.getLogger(__name__)
-SPLITS = ("test_id", "test_ood")
-OVERALL = "overall"
+from evaluator.ranking import Entry, rank_entries
+from evaluator.scorejson import AggregateJSON, ScoreJSON, TaskJSON
+from leaderboard.models import Benchmark, BoardEntry, BoardState, Modality, Status, Submission, Task
+from leaderboard.models.boards import SPLITS, BoardScope, Split, board_slug, new_cache_token
+from leaderboard.services.boardties import Leaders, apply_ties
 
 
-def request_recompute(benchmark_id: int) -> None:
-    """Enqueue a recompute (called on commit when a result lands); never fails the caller."""
-    from leaderboard.tasks.boards import recompute_boards
+@dataclass(frozen=True)
+class BoardSpec:
+    """One board of a benchmark: which tasks it averages and which score section holds that."""
 
-    try:
-        recompute_boards.delay(benchmark_id=benchmark_id, requested_at=time.time())
-    except Exception:  # the broker being down must not undo a stored result
-        log.exception("could not enqueue the board recompute of benchmark %s", benchmark_id)
+    scope: str
+    modality: Modality | None
+    slugs: list[str]
+    section: Callable[[ScoreJSON], AggregateJSON | None]
+    ranks_tasks: bool  # whether its rows carry the per-task ranks the task pages show
+
+    @property
+    def slug(self) -> str:
+        return board_slug(self.scope, self.modality.slug if self.modality else None)
 
 
-def _triple(ci_source: dict[str, Any], split: str) -> tuple[Any, Any, Any]:
-    ci = (ci_source.get("ci") or {}).get(split) or [None, None]
-    return ci_source.get(split), ci[0], ci[1]
+def board_specs(tasks: list[Task], modalities: list[Modality]) -> list[BoardSpec]:
+    both = [t.slug for t in tasks if t.accepts_predictions]
+    only = [t.slug for t in tasks if not t.accepts_predictions]
+    specs = [BoardSpec(BoardScope.OVERALL, None, both, lambda d: d.get("overall"), True)]
+    for m in modalities:
+        slugs = [t.slug for t in tasks if t.modality_id == m.pk and t.accepts_predictions]
+        section = _modality_section(m.slug)
+        specs.append(BoardSpec(BoardScope.MODALITY, m, slugs, section, False))
+    if only:
+        section = _checkpoint_section
+        specs.append(BoardSpec(BoardScope.CHECKPOINT_ONLY, None, only, section, True))
+    return specs
 
 
-def _cells(tasks_json: dict[str, Any], slugs: Iterable[str]) -> dict[str, Any]:
-    cells: dict[str, Any] = {}
-    for slug in slugs:
-        entry = tasks_json.get(slug)
-        if entry is None:
-            continue
-        cells[slug] = {
+def _modality_section(slug: str) -> Callable[[ScoreJSON], AggregateJSON | None]:
+    return lambda data: (data.get("modalities") or {}).get(slug)
+
+
+def _checkpoint_section(data: ScoreJSON) -> AggregateJSON | None:
+    return data.get("checkpoint_only")
+
+
+def _triple(agg: AggregateJSON | None, split: Split) -> tuple[Any, Any, Any]:
+    if agg is None:
+        return None, None, None
+    ci = (agg.get("ci") or {}).get(split)
+    return agg.get(split), *(ci or (None, None))
+
+
+def _cells(tasks_json: dict[str, TaskJSON], slugs: list[str]) -> dict[str, Any]:
+    return {
+        slug: {
             split: {
                 metric: [m.get("value"), m.get("ci_low"), m.get("ci_high")]
-                for metric, m in (entry.get(split) or {}).items()
+                for metric, m in (tasks_json[slug].get(split) or {}).items()
             }
             for split in SPLITS
         }
-    return cells
+        for slug in slugs
+        if slug in tasks_json
+    }
 
 
-def _entry(sub: dict[str, Any], modality: Modality | None, slugs: list[str]) -> BoardEntry | None:
-    data = sub["score_json"] or {}
+def _entry(sub: dict[str, Any], spec: BoardSpec) -> BoardEntry | None:
+    data: ScoreJSON = sub["score_json"]  # never null: filtered in build_entries
     tasks_json = data.get("tasks") or {}
-    if not any(s in tasks_json for s in slugs):
+    if not any(s in tasks_json for s in spec.slugs):
         return None  # nothing of this board was submitted
-    agg = data.get("overall") if modality is None else data.get("modalities", {}).get(modality.slug)
-    agg = agg or {}
+    agg = spec.section(data)
     id_v, id_lo, id_hi = _triple(agg, "test_id")
     ood_v, ood_lo, ood_hi = _triple(agg, "test_ood")
     verified = sub["verified_tunable_params"]
+    # the mean over every task entered, where that is more than this board averages
+    others = spec.scope != BoardScope.MODALITY and bool(set(tasks_json) - set(spec.slugs))
+    all_tasks = data.get("all_tasks") if others else None
     return BoardEntry(
         benchmark_id=sub["benchmark_id"],
-        modality=modality,
+        scope=spec.scope,
+        modality=spec.modality,
         submission_id=sub["id"],
         owner_id=sub["owner_id"],
         owner_name=sub["owner__username"],
@@ -93,20 +113,22 @@ def _entry(sub: dict[str, Any], modality: Modality | None, slugs: list[str]) -> 
         tunable_params=verified if verified is not None else sub["reported_tunable_params"],
         params_verified=verified is not None,
         finished_at=sub["finished_at"],
-        complete=bool(agg.get("complete")),
+        complete=bool(agg and agg.get("complete")),
         test_id=id_v,
         test_id_lo=id_lo,
         test_id_hi=id_hi,
         test_ood=ood_v,
         test_ood_lo=ood_lo,
         test_ood_hi=ood_hi,
-        ood_gap=agg.get("ood_gap"),
-        cells=_cells(tasks_json, slugs),
+        ood_gap=agg.get("ood_gap") if agg else None,
+        all_tasks_test_id=all_tasks.get("test_id") if all_tasks else None,
+        all_tasks_test_ood=all_tasks.get("test_ood") if all_tasks else None,
+        cells=_cells(tasks_json, spec.slugs),
     )
 
 
-def _best_key(e: BoardEntry, split: str) -> tuple[Any, ...]:
-    value = getattr(e, split)
+def _best_key(e: BoardEntry, split: Split) -> tuple[Any, ...]:
+    value = e.score(split)
     ts = e.finished_at.timestamp() if e.finished_at else 0.0
     # complete first, then numbers before nulls, then higher, then earlier, then lower id
     return (not e.complete, value is None, -(value or 0.0), ts, e.submission_id)
@@ -118,15 +140,15 @@ def _mark_best(entries: list[BoardEntry]) -> None:
         groups[(e.owner_id, e.method_name)].append(e)
     for group in groups.values():
         for split in SPLITS:
-            setattr(min(group, key=lambda e: _best_key(e, split)), f"best_{split}", True)
+            min(group, key=lambda e: _best_key(e, split)).mark_best(split)
 
 
-def _rank(entries: list[BoardEntry], split: str, attr: str) -> BoardEntry | None:
-    """Set ``attr`` to the competition rank; return the leader (None when nobody is ranked)."""
+def _rank(entries: list[BoardEntry], split: Split, *, all_rows: bool) -> BoardEntry | None:
+    """Set the competition ranks; return the leader (None when nobody is ranked)."""
     by_id = {str(i): e for i, e in enumerate(entries)}
-    ranked = rank_entries([Entry(k, getattr(e, split), e.complete) for k, e in by_id.items()])
+    ranked = rank_entries([Entry(k, e.score(split), e.complete) for k, e in by_id.items()])
     for r in ranked:
-        setattr(by_id[r.id], attr, r.rank)
+        by_id[r.id].set_rank(split, r.rank, all_rows=all_rows)
     first = ranked[0] if ranked else None
     return by_id[first.id] if first is not None and first.rank == 1 else None
 
@@ -141,7 +163,7 @@ def _rank_tasks(entries: list[BoardEntry], tasks: list[Task]) -> dict[tuple[str,
     leaders: dict[tuple[str, str], int] = {}
     for task in tasks:
         for split in SPLITS:
-            rows = [e for e in entries if getattr(e, f"best_{split}") and task.slug in e.cells]
+            rows = [e for e in entries if e.is_best(split) and task.slug in e.cells]
             keyed = {str(i): e for i, e in enumerate(rows)}
             values = {
                 k: _task_value(e, task.slug, split, task.primary_metric) for k, e in keyed.items()
@@ -156,104 +178,6 @@ def _rank_tasks(entries: list[BoardEntry], tasks: list[Task]) -> dict[tuple[str,
     return leaders
 
 
-class _Ties:
-    """Leaders of every (board, protocol, split) and per task, and the board's task lists."""
-
-    def __init__(self, boards: dict[str, list[str]]) -> None:
-        self.boards = boards
-        self.board_leaders: dict[tuple[str, str, str], int] = {}
-        self.task_leaders: dict[tuple[str, str, str], int] = {}  # (protocol, task, split)
-
-    def leader_ids(self) -> set[int]:
-        return set(self.board_leaders.values()) | set(self.task_leaders.values())
-
-
-def board_vector(
-    vectors: dict[tuple[str, str], np.ndarray], slugs: list[str], split: str
-) -> np.ndarray | None:
-    """Replicate by replicate mean over the board's tasks that have a vector (as the scorer's
-    aggregate does); None when the submission has none."""
-    stack = [vectors[(s, split)] for s in slugs if (s, split) in vectors]
-    if not stack:
-        return None
-    if len({v.shape for v in stack}) != 1:
-        return None
-    return np.vstack(stack).mean(axis=0)
-
-
-def _stream_vectors(
-    benchmark: Benchmark,
-) -> Iterator[tuple[int, dict[tuple[str, str], np.ndarray]]]:
-    rows = (
-        ReplicateVector.objects.filter(
-            submission__benchmark=benchmark,
-            submission__status=Status.SUCCEEDED,
-            submission__is_public=True,
-        )
-        .order_by("submission_id")
-        .values_list("submission_id", "task__slug", "split", "values")
-        .iterator(chunk_size=1000)
-    )
-    current: int | None = None
-    vectors: dict[tuple[str, str], np.ndarray] = {}
-    for sub_id, slug, split, raw in rows:
-        if sub_id != current:
-            if current is not None:
-                yield current, vectors
-            current, vectors = sub_id, {}
-        vectors[(slug, split)] = np.frombuffer(bytes(raw), dtype="<f8")
-    if current is not None:
-        yield current, vectors
-
-
-def _tied(leader: np.ndarray | None, other: np.ndarray | None) -> bool:
-    diff = paired_difference_ci(leader, other)
-    return diff is not None and diff[0] <= 0.0 <= diff[1]
-
-
-def _apply_ties(benchmark: Benchmark, entries: list[BoardEntry], ties: _Ties) -> None:
-    by_sub: dict[int, list[BoardEntry]] = defaultdict(list)
-    for e in entries:
-        by_sub[e.submission_id].append(e)
-    leader_vectors: dict[int, dict[tuple[str, str], np.ndarray]] = defaultdict(dict)
-    rows = ReplicateVector.objects.filter(submission_id__in=ties.leader_ids()).values_list(
-        "submission_id", "task__slug", "split", "values"
-    )
-    for sub_id, slug, split, raw in rows:
-        leader_vectors[sub_id][(slug, split)] = np.frombuffer(bytes(raw), dtype="<f8")
-    if not leader_vectors:
-        return
-    for sub_id, vectors in _stream_vectors(benchmark):
-        for e in by_sub.get(sub_id, []):
-            _entry_ties(e, vectors, leader_vectors, ties)
-
-
-def _entry_ties(
-    e: BoardEntry,
-    vectors: dict[tuple[str, str], np.ndarray],
-    leader_vectors: dict[int, dict[tuple[str, str], np.ndarray]],
-    ties: _Ties,
-) -> None:
-    board = e.modality.slug if e.modality else OVERALL
-    slugs = ties.boards[board]
-    for split in SPLITS:
-        leader = ties.board_leaders.get((board, e.protocol, split))
-        rank = getattr(e, f"rank_all_{split}")
-        if leader is not None and rank is not None and rank > 1 and leader in leader_vectors:
-            mine = board_vector(vectors, slugs, split)
-            theirs = board_vector(leader_vectors[leader], slugs, split)
-            setattr(e, f"tied_{split}", _tied(theirs, mine))
-    if board != OVERALL:
-        return
-    for slug, cell in e.cells.items():
-        for split, rank in (cell.get("rank") or {}).items():
-            leader = ties.task_leaders.get((e.protocol, slug, split))
-            if rank and rank > 1 and leader in leader_vectors:
-                cell["tied"][split] = _tied(
-                    leader_vectors[leader].get((slug, split)), vectors.get((slug, split))
-                )
-
-
 def _history(entries: list[BoardEntry]) -> dict[str, list[list[Any]]]:
     """Best complete score over time per protocol and split: the steps where it improved."""
     out: dict[str, list[list[Any]]] = {}
@@ -262,12 +186,12 @@ def _history(entries: list[BoardEntry]) -> dict[str, list[list[Any]]]:
             rows = [
                 e
                 for e in entries
-                if e.protocol == protocol and e.complete and getattr(e, split) is not None
+                if e.protocol == protocol and e.complete and e.score(split) is not None
             ]
             rows.sort(key=lambda e: (e.finished_at or timezone.now(), e.submission_id))
             steps: list[list[Any]] = []
             for e in rows:
-                value = getattr(e, split)
+                value = e.score(split)
                 if not steps or value > steps[-1][1]:
                     when = e.finished_at.isoformat() if e.finished_at else ""
                     steps.append([when, value, e.method_name, e.submission_id])
@@ -293,49 +217,57 @@ SUBMISSION_FIELDS = (
 )
 
 
-def build_entries(benchmark: Benchmark) -> tuple[list[BoardEntry], dict[str, Any], _Ties]:
-    modalities = list(Modality.objects.filter(benchmark=benchmark).order_by("order", "slug"))
-    tasks = list(Task.objects.filter(benchmark=benchmark).order_by("slug"))
-    boards = {OVERALL: [t.slug for t in tasks]}
-    boards.update({m.slug: [t.slug for t in tasks if t.modality_id == m.pk] for m in modalities})
-    subs = Submission.objects.filter(
-        benchmark=benchmark, status=Status.SUCCEEDED, is_public=True, score_json__isnull=False
-    ).values(*SUBMISSION_FIELDS)
-    entries: list[BoardEntry] = []
-    history: dict[str, Any] = {}
-    ties = _Ties(boards)
-    subs = list(subs)
-    for modality in [None, *modalities]:
-        board = modality.slug if modality else OVERALL
-        rows = [e for s in subs if (e := _entry(s, modality, boards[board])) is not None]
-        for protocol in sorted({e.protocol for e in rows}):
-            part = [e for e in rows if e.protocol == protocol]
-            _mark_best(part)
-            for split in SPLITS:
-                _rank([e for e in part if getattr(e, f"best_{split}")], split, f"rank_{split}")
-                leader = _rank(part, split, f"rank_all_{split}")
-                for e in part:
-                    setattr(e, f"tied_{split}", getattr(e, f"rank_all_{split}") == 1)
-                if leader is not None:
-                    ties.board_leaders[(board, protocol, split)] = leader.submission_id
-            if modality is None:
-                task_leaders = _rank_tasks(part, tasks)
-                for (slug, split), sub_id in task_leaders.items():
-                    ties.task_leaders[(protocol, slug, split)] = sub_id
-        history[board] = _history(rows)
-        entries += rows
-    facets = {
+def _rank_board(
+    rows: list[BoardEntry], spec: BoardSpec, tasks: list[Task], leaders: Leaders
+) -> None:
+    for protocol in sorted({e.protocol for e in rows}):
+        part = [e for e in rows if e.protocol == protocol]
+        _mark_best(part)
+        for split in SPLITS:
+            _rank([e for e in part if e.is_best(split)], split, all_rows=False)
+            leader = _rank(part, split, all_rows=True)
+            for e in part:
+                e.set_tied(split, e.rank(split, all_rows=True) == 1)
+            if leader is not None:
+                leaders.boards[(spec.slug, protocol, split)] = leader.submission_id
+        if spec.ranks_tasks:
+            board_tasks = [t for t in tasks if t.slug in spec.slugs]
+            for (slug, task_split), sub_id in _rank_tasks(part, board_tasks).items():
+                leaders.tasks[(spec.slug, protocol, slug, task_split)] = sub_id
+
+
+def _facets(entries: list[BoardEntry], subs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    versions = {
+        str((s["score_json"].get("meta") or {}).get("benchmark_version") or "") for s in subs
+    }
+    return {
         "families": sorted({e.method_family for e in entries if e.method_family}),
         "protocols": sorted({e.protocol for e in entries}),
         "metrics": sorted(
             {m for e in entries for c in e.cells.values() for sp in SPLITS for m in c.get(sp, {})}
         ),
-        "versions": sorted(
-            {str((s["score_json"].get("meta") or {}).get("benchmark_version") or "") for s in subs}
-            - {""}
-        ),
+        "versions": sorted(versions - {""}),
     }
-    return entries, {"facets": facets, "history": history}, ties
+
+
+def build_entries(benchmark: Benchmark) -> tuple[list[BoardEntry], dict[str, Any], Leaders]:
+    modalities = list(Modality.objects.filter(benchmark=benchmark).order_by("order", "slug"))
+    tasks = list(Task.objects.filter(benchmark=benchmark).order_by("slug"))
+    specs = board_specs(tasks, modalities)
+    subs = list(
+        Submission.objects.filter(
+            benchmark=benchmark, status=Status.SUCCEEDED, is_public=True, score_json__isnull=False
+        ).values(*SUBMISSION_FIELDS)
+    )
+    entries: list[BoardEntry] = []
+    history: dict[str, Any] = {}
+    leaders = Leaders({spec.slug: spec.slugs for spec in specs})
+    for spec in specs:
+        rows = [e for s in subs if (e := _entry(s, spec)) is not None]
+        _rank_board(rows, spec, tasks, leaders)
+        history[spec.slug] = _history(rows)
+        entries += rows
+    return entries, {"facets": _facets(entries, subs), "history": history}, leaders
 
 
 def recompute(benchmark: Benchmark, requested_at: float | None = None) -> bool:
@@ -345,8 +277,8 @@ def recompute(benchmark: Benchmark, requested_at: float | None = None) -> bool:
     if requested_at is not None and state.source_started_at > requested_at:
         return False
     started = time.time()
-    entries, extra, ties = build_entries(benchmark)
-    _apply_ties(benchmark, entries, ties)
+    entries, extra, leaders = build_entries(benchmark)
+    apply_ties(benchmark, entries, leaders)
     with transaction.atomic():
         state = BoardState.objects.select_for_update().get(pk=state.pk)
         if state.source_started_at > started:
@@ -354,6 +286,7 @@ def recompute(benchmark: Benchmark, requested_at: float | None = None) -> bool:
         BoardEntry.objects.filter(benchmark=benchmark).delete()
         BoardEntry.objects.bulk_create(entries, batch_size=2000)
         state.generation += 1
+        state.cache_token = new_cache_token()
         state.source_started_at = started
         state.computed_at = timezone.now()
         state.facets = extra["facets"]

@@ -18,6 +18,8 @@ from leaderboard.models import Task
 from leaderboard.services.boardquery import Board, BoardFilters, filtered, metric_for, ordered
 
 EXPORT_LIMIT = 50_000
+# the mean over every task the entry entered, where the board averages fewer (else empty)
+ALL_TASKS_COLUMNS = ["all_tasks.test_id", "all_tasks.test_ood"]
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
@@ -42,7 +44,8 @@ def columns(board: Board, f: BoardFilters) -> list[str]:
         cols += [name, f"{name}.ci_low", f"{name}.ci_high"]
     for split in ("test_id", "test_ood"):
         cols += [split, f"{split}.ci_low", f"{split}.ci_high"]
-    return [*cols, "ood_gap", "submission_id", "benchmark_version"]
+    # columns are only ever added at the end: scripts read them by position too
+    return [*cols, "ood_gap", "submission_id", "benchmark_version", *ALL_TASKS_COLUMNS]
 
 
 def export_rows(board: Board, f: BoardFilters) -> list[list[Any]]:
@@ -52,8 +55,10 @@ def export_rows(board: Board, f: BoardFilters) -> list[list[Any]]:
     out = []
     for complete in (True, False):
         for e in base.filter(complete=complete)[:EXPORT_LIMIT]:
-            rank = getattr(e, f"rank_all_{f.split}" if f.show_all else f"rank_{f.split}")
-            row: list[Any] = [rank, bool(getattr(e, f"tied_{f.split}") and rank is not None)]
+            row: list[Any] = [
+                e.rank(f.split, all_rows=f.show_all),
+                e.tied_with_leader(f.split, all_rows=f.show_all),
+            ]
             row += [e.method_name, e.owner_name, e.is_baseline, e.method_family, e.protocol]
             row += [e.track, e.pretraining, e.tunable_params, e.params_verified, e.complete]
             for t in board.tasks:
@@ -61,6 +66,7 @@ def export_rows(board: Board, f: BoardFilters) -> list[list[Any]]:
                 row += list(v or [None, None, None])
             row += [e.test_id, e.test_id_lo, e.test_id_hi, e.test_ood, e.test_ood_lo]
             row += [e.test_ood_hi, e.ood_gap, e.submission_id, version]
+            row += [e.all_tasks_test_id, e.all_tasks_test_ood]
             out.append(row)
     return out
 

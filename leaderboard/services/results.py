@@ -2,52 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from evaluator import EVALUATOR_VERSION
+from evaluator.scorejson import AggregateJSON, ScoreJSON
 from evaluator.scoring import ScoreResult
 from leaderboard.models import Aggregate, Modality, ReplicateVector, Result, Submission, Task
+from leaderboard.models.boards import SPLITS
 
-SPLITS = ("test_id", "test_ood")
+VECTOR_DTYPE = "<f8"  # replicate vectors are stored as little-endian float64 bytes
 
 
-def _ci(entry: dict[str, Any] | None, split: str) -> tuple[float | None, float | None]:
-    ci = (entry or {}).get("ci", {}).get(split) if entry else None
-    if not ci:
-        return None, None
-    return ci[0], ci[1]
+def encode_vector(vector: Sequence[float] | np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+
+
+def decode_vector(raw: bytes | memoryview) -> np.ndarray:
+    return np.frombuffer(bytes(raw), dtype=VECTOR_DTYPE)
 
 
 def _aggregate_row(
-    submission: Submission, scope: str, modality: Modality | None, entry: dict[str, Any]
+    submission: Submission, scope: str, modality: Modality | None, entry: AggregateJSON
 ) -> Aggregate:
-    id_low, id_high = _ci(entry, "test_id")
-    ood_low, ood_high = _ci(entry, "test_ood")
+    ci = entry.get("ci") or {"test_id": None, "test_ood": None}
+    id_ci, ood_ci = ci.get("test_id") or (None, None), ci.get("test_ood") or (None, None)
     return Aggregate(
         submission=submission,
         scope=scope,
         modality=modality,
         test_id=entry.get("test_id"),
-        test_id_ci_low=id_low,
-        test_id_ci_high=id_high,
+        test_id_ci_low=id_ci[0],
+        test_id_ci_high=id_ci[1],
         test_ood=entry.get("test_ood"),
-        test_ood_ci_low=ood_low,
-        test_ood_ci_high=ood_high,
+        test_ood_ci_low=ood_ci[0],
+        test_ood_ci_high=ood_ci[1],
         ood_gap=entry.get("ood_gap"),
         complete=bool(entry.get("complete")),
     )
 
 
-def store_score(submission: Submission, score: ScoreResult) -> None:
-    """Must run inside the caller's transaction, with the submission row locked."""
-    data = score.json
-    tasks = {t.slug: t for t in Task.objects.filter(benchmark=submission.benchmark)}
-    modalities = {m.slug: m for m in Modality.objects.filter(benchmark=submission.benchmark)}
-    Result.objects.filter(submission=submission).delete()
-    Aggregate.objects.filter(submission=submission).delete()
-    ReplicateVector.objects.filter(submission=submission).delete()
+def _aggregates(
+    submission: Submission, data: ScoreJSON, modalities: dict[str, Modality]
+) -> list[Aggregate]:
+    rows = [
+        _aggregate_row(submission, "modality", modalities[slug], entry)
+        for slug, entry in data.get("modalities", {}).items()
+        if slug in modalities
+    ]
+    rows.append(_aggregate_row(submission, "overall", None, data["overall"]))
+    # scores from evaluators before 2.0.0 have neither section
+    checkpoint_only = data.get("checkpoint_only")
+    if checkpoint_only is not None:
+        rows.append(_aggregate_row(submission, "checkpoint_only", None, checkpoint_only))
+    all_tasks = data.get("all_tasks")
+    if all_tasks is not None:
+        rows.append(_aggregate_row(submission, "all_tasks", None, all_tasks))
+    return rows
+
+
+def _results(submission: Submission, data: ScoreJSON, tasks: dict[str, Task]) -> list[Result]:
     results: list[Result] = []
     for slug, entry in data["tasks"].items():
         task = tasks[slug]
@@ -66,20 +81,22 @@ def store_score(submission: Submission, score: ScoreResult) -> None:
                         is_primary=metric == task.primary_metric,
                     )
                 )
-    Result.objects.bulk_create(results)
-    aggregates = [
-        _aggregate_row(submission, "modality", modalities[slug], entry)
-        for slug, entry in data.get("modalities", {}).items()
-        if slug in modalities
-    ]
-    aggregates.append(_aggregate_row(submission, "overall", None, data["overall"]))
-    Aggregate.objects.bulk_create(aggregates)
+    return results
+
+
+def store_score(submission: Submission, score: ScoreResult) -> None:
+    """Must run inside the caller's transaction, with the submission row locked."""
+    data = score.json
+    tasks = {t.slug: t for t in Task.objects.filter(benchmark=submission.benchmark)}
+    modalities = {m.slug: m for m in Modality.objects.filter(benchmark=submission.benchmark)}
+    Result.objects.filter(submission=submission).delete()
+    Aggregate.objects.filter(submission=submission).delete()
+    ReplicateVector.objects.filter(submission=submission).delete()
+    Result.objects.bulk_create(_results(submission, data, tasks))
+    Aggregate.objects.bulk_create(_aggregates(submission, data, modalities))
     ReplicateVector.objects.bulk_create(
         ReplicateVector(
-            submission=submission,
-            task=tasks[slug],
-            split=split,
-            values=np.asarray(vector, dtype="<f8").tobytes(),
+            submission=submission, task=tasks[slug], split=split, values=encode_vector(vector)
         )
         for slug, by_split in score.replicates.items()
         for split, vector in by_split.items()
@@ -87,6 +104,7 @@ def store_score(submission: Submission, score: ScoreResult) -> None:
     )
     meta = data["meta"]
     submission.score_json = data
+    # complete on the boards that rank it: the tasks open to both tracks
     submission.complete = bool(data["overall"].get("complete"))
     submission.evaluator_version = str(meta.get("evaluator_version") or EVALUATOR_VERSION)
     submission.bootstrap_seed = meta.get("seed")
@@ -94,7 +112,3 @@ def store_score(submission: Submission, score: ScoreResult) -> None:
     submission.task_versions = {
         slug: tasks[slug].version for slug in data["tasks"] if slug in tasks
     }
-
-
-def load_replicates(vector: ReplicateVector) -> np.ndarray:
-    return np.frombuffer(bytes(vector.values), dtype="<f8")

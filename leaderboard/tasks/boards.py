@@ -1,10 +1,19 @@
-"""Board recompute, enqueued on commit whenever a submission's results are stored."""
+"""Board recompute, enqueued on commit whenever a submission's results are stored.
+
+The service (``leaderboard.services.boards``) knows nothing of Celery; this module is the only
+one that enqueues it.
+"""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from leaderboard.models import Benchmark
 from leaderboard.services.boards import recompute
 from leaderboard.tasks.base import medvtab_task
+
+log = logging.getLogger(__name__)
 
 
 @medvtab_task(queue="cpu")
@@ -13,3 +22,11 @@ def recompute_boards(*, benchmark_id: int, requested_at: float | None = None) ->
     if benchmark is None:
         return "gone"
     return "recomputed" if recompute(benchmark, requested_at) else "skipped"
+
+
+def request_recompute(benchmark_id: int) -> None:
+    """Enqueue a recompute (called on commit when a result lands); never fails the caller."""
+    try:
+        recompute_boards.delay(benchmark_id=benchmark_id, requested_at=time.time())
+    except Exception:  # the broker being down must not undo a stored result
+        log.exception("could not enqueue the board recompute of benchmark %s", benchmark_id)

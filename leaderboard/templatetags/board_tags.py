@@ -8,10 +8,10 @@ from typing import Any
 from django import template
 
 from leaderboard.models import BoardEntry, Submission, Task
+from leaderboard.models.boards import SPLITS, BoardScope
 from leaderboard.services.charts import submission_task_chart
 
 register = template.Library()
-SPLITS = ("test_id", "test_ood")
 
 
 @register.filter
@@ -28,7 +28,7 @@ def _best_baseline(sub: Submission) -> BoardEntry | None:
     return (
         BoardEntry.objects.filter(
             benchmark_id=sub.benchmark_id,
-            modality__isnull=True,
+            scope=BoardScope.OVERALL,
             is_baseline=True,
             protocol=sub.protocol,
             complete=True,
@@ -56,13 +56,14 @@ def submission_extras(sub: Submission) -> dict[str, Any]:
     baseline = _best_baseline(sub)
     comparison = []
     if baseline is not None:
+        # from its score: its overall row holds the tasks open to both tracks only
+        theirs_json = (
+            Submission.objects.filter(pk=baseline.submission_id)
+            .values_list("score_json", flat=True)
+            .first()
+        ) or {}
         for t in scored:
-            theirs = {
-                s: ((baseline.cells.get(t.slug, {}).get(s) or {}).get(t.primary_metric) or [None])[
-                    0
-                ]
-                for s in SPLITS
-            }
+            theirs = {s: _primary(theirs_json, t, s)[0] for s in SPLITS}
             mine = {s: _primary(sub.score_json, t, s)[0] for s in SPLITS}
             comparison.append(
                 {

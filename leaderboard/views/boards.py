@@ -1,41 +1,44 @@
-"""Overall and per-modality boards, their charts and exports.
+"""Overall, per-modality and checkpoint-only boards, their charts and exports.
 
-The board body is cached per benchmark, board, board generation and filter set; a recompute bumps
-the generation, so a landed result invalidates every cached page of its benchmark at once.
+The board body is cached per board state token, board and filter set; a recompute draws a new
+token, so a landed result invalidates every cached page of its benchmark at once, and a token is
+never drawn twice, so no cached page outlives the rows it was rendered from.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
 
+from leaderboard.models.boards import SPLITS
 from leaderboard.services import charts
 from leaderboard.services.boardhtml import rows_html
 from leaderboard.services.boardquery import (
     PRETRAININGS,
     PROTOCOLS,
-    SPLITS,
     TRACKS,
     Board,
     BoardFilters,
-    attach_cells,
     default_protocol,
     filtered,
     load_board,
     ordered,
     page_of,
     row_view,
+    shown_cells,
 )
 from leaderboard.services.exports import board_csv, board_json
 
 
-def _board(benchmark: str, modality: str | None) -> Board:
-    board = load_board(benchmark, modality)
+def _board(benchmark: str, modality: str | None, checkpoint_only: bool = False) -> Board:
+    board = load_board(benchmark, modality, checkpoint_only=checkpoint_only)
     if board is None:
         raise Http404("no such board")
     return board
@@ -54,7 +57,7 @@ def _headers(board: Board, f: BoardFilters) -> list[dict[str, object]]:
     """Sortable column headers: a link (keyboard-reachable) and the aria-sort state."""
     cols = [("rank", "Rank", "num"), ("method", "Method", "")]
     cols += [(f"task:{t.slug}", t.slug, "num") for t in board.tasks]
-    mean = "Overall" if board.modality is None else board.modality.name
+    mean = board.name
     cols += [("test_id", f"{mean} test_id", "num"), ("test_ood", f"{mean} test_ood", "num")]
     cols += [("ood_gap", "OOD gap", "num"), ("params", "Tunable params", "num")]
     out = []
@@ -79,10 +82,9 @@ def board_context(board: Board, f: BoardFilters) -> dict[str, object]:
     qs = ordered(filtered(board, f), board, f).defer("cells")
     rows, page, pages = page_of(qs.filter(complete=True), f.page)
     inc, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)
-    attach_cells(rows + inc, board, f)
-    base = "board" if board.modality is None else "board_modality"
-    views = [row_view(e, board, f) for e in rows]
-    incomplete_views = [row_view(e, board, f) for e in inc]
+    cells = shown_cells(rows + inc, board, f)
+    views = [row_view(e, board, f, cells) for e in rows]
+    incomplete_views = [row_view(e, board, f, cells) for e in inc]
     return {
         "board": board,
         "f": f,
@@ -107,23 +109,49 @@ def board_context(board: Board, f: BoardFilters) -> dict[str, object]:
         "metrics": board.metrics,
         "split_links": [(s, f.query(split=s, page=1, ipage=1)) for s in SPLITS],
         "query": f.query(page=1, ipage=1),
-        "url_name": base,
-        "url_args": [board.benchmark.slug]
-        + ([board.modality.slug] if board.modality is not None else []),
+        "urls": board_urls(board),
     }
 
 
-def _cached(kind: str, board: Board, f: BoardFilters, make: object) -> str:
-    key = f"{kind}:{board.benchmark.pk}:{board.state.generation}:{board.slug}:{f.cache_key()}"
+def board_urls(board: Board) -> dict[str, str]:
+    """The board's page, charts and exports, and the checkpoint-only board's page when the
+    benchmark has one and this is another board."""
+    if board.checkpoint_only:
+        prefix, args = "board_checkpoint", [board.benchmark.slug]
+    elif board.modality is not None:
+        prefix, args = "board_modality", [board.benchmark.slug, board.modality.slug]
+    else:
+        prefix, args = "board", [board.benchmark.slug]
+    urls = {
+        kind: reverse(f"{prefix}{suffix}", args=args)
+        for kind, suffix in (
+            ("page", ""),
+            ("charts", "_charts"),
+            ("csv", "_csv"),
+            ("json", "_json"),
+        )
+    }
+    if board.left_out:
+        urls["checkpoint_only"] = reverse("board_checkpoint", args=[board.benchmark.slug])
+    return urls
+
+
+def _cached(kind: str, board: Board, f: BoardFilters, make: Callable[[], str]) -> str:
+    token = board.state.cache_token
+    if not token:  # never recomputed: no state to key by, and nothing worth caching
+        return make()
+    key = f"{kind}:{board.benchmark.pk}:{token}:{board.slug}:{f.cache_key()}"
     html = cache.get(key)
     if html is None:
-        html = make()  # type: ignore[operator]
+        html = make()
         cache.set(key, html, getattr(settings, "MEDVTAB_BOARD_CACHE_S", 600))
-    return html
+    return str(html)
 
 
-def board(request: HttpRequest, benchmark: str, modality: str | None = None) -> HttpResponse:
-    b = _board(benchmark, modality)
+def board(
+    request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
+) -> HttpResponse:
+    b = _board(benchmark, modality, checkpoint_only)
     f = _filters(request, b)
     body = _cached(
         "board",
@@ -134,14 +162,22 @@ def board(request: HttpRequest, benchmark: str, modality: str | None = None) -> 
     return render(request, "leaderboard/board.html", {"board": b, "body": body, "f": f})
 
 
-def board_charts(request: HttpRequest, benchmark: str, modality: str | None = None) -> HttpResponse:
-    b = _board(benchmark, modality)
+def board_charts(
+    request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
+) -> HttpResponse:
+    b = _board(benchmark, modality, checkpoint_only)
     f = _filters(request, b)
     specs = _cached("charts", b, f, lambda: json.dumps(charts.board_charts(b, f)))
     return render(
         request,
         "leaderboard/board_charts.html",
-        {"board": b, "f": f, "charts": json.loads(specs), "split_links": _split_links(f)},
+        {
+            "board": b,
+            "f": f,
+            "charts": json.loads(specs),
+            "split_links": _split_links(f),
+            "urls": board_urls(b),
+        },
     )
 
 
@@ -150,9 +186,9 @@ def _split_links(f: BoardFilters) -> list[tuple[str, str]]:
 
 
 def board_csv_view(
-    request: HttpRequest, benchmark: str, modality: str | None = None
+    request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
 ) -> HttpResponse:
-    b = _board(benchmark, modality)
+    b = _board(benchmark, modality, checkpoint_only)
     response = HttpResponse(
         board_csv(b, _filters(request, b)), content_type="text/csv; charset=utf-8"
     )
@@ -161,7 +197,7 @@ def board_csv_view(
 
 
 def board_json_view(
-    request: HttpRequest, benchmark: str, modality: str | None = None
+    request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
 ) -> JsonResponse:
-    b = _board(benchmark, modality)
+    b = _board(benchmark, modality, checkpoint_only)
     return JsonResponse(board_json(b, _filters(request, b)))

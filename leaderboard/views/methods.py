@@ -7,12 +7,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from leaderboard.models import BoardEntry, Task
+from leaderboard.models.boards import BoardScope
 from leaderboard.services.boardquery import PAGE_SIZE, cell
 
 
 def method_family(request: HttpRequest, family: str) -> HttpResponse:
     entries = (
-        BoardEntry.objects.filter(modality__isnull=True, method_family=family)
+        BoardEntry.objects.filter(scope=BoardScope.OVERALL, method_family=family)
         .select_related("benchmark")
         .order_by("benchmark__slug", "protocol", "-test_id", "submission_id")
     )

@@ -20,6 +20,7 @@ from leaderboard.models import (
     Task,
     WorkerHeartbeat,
 )
+from leaderboard.models.boards import BoardScope, task_scope
 from leaderboard.services.baselines import read_progress
 from leaderboard.services.boardquery import BoardFilters, cell, default_protocol
 from leaderboard.services.charts import class_balance_chart
@@ -38,7 +39,7 @@ TASK_BOARD_ROWS = 50
 def _leaders() -> dict[int, list[BoardEntry]]:
     """The top of each benchmark's overall board, on ``full`` once it has entries, else ``1k``."""
     rows = BoardEntry.objects.filter(
-        modality__isnull=True,
+        scope=BoardScope.OVERALL,
         complete=True,
         rank_test_id__lte=LEADERS,
         best_test_id=True,
@@ -128,7 +129,7 @@ def _task_board(task: Task, f: BoardFilters) -> list[dict[str, Any]]:
     rows = (
         BoardEntry.objects.filter(
             benchmark_id=task.benchmark_id,
-            modality__isnull=True,
+            scope=task_scope(task),
             protocol=f.protocol,
             cells__has_key=task.slug,
             **{f"best_{f.split}": True},

@@ -57,7 +57,6 @@ def make_score(
         gap = None if None in pair else pair[0] - pair[1]  # type: ignore[operator]
         entry["ood_gap"] = gap
         tasks_json[slug] = entry
-    modalities, overall = aggregates(metas, tasks_json, replicates)
     meta = {
         "benchmark": "tiny-bench",
         "benchmark_version": benchmark_version(metas),
@@ -65,7 +64,7 @@ def make_score(
         "seed": 0,
         "replicates": REPLICATES,
     }
-    json = {"meta": meta, "tasks": tasks_json, "modalities": modalities, "overall": overall}
+    json = {"meta": meta, "tasks": tasks_json, **aggregates(metas, tasks_json, replicates)}
     return ScoreResult(json, replicates)  # type: ignore[arg-type]
 
 

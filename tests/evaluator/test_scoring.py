@@ -50,9 +50,28 @@ def test_missing_task_makes_aggregates_incomplete(scored) -> None:
     a, b = scored
     assert a.json["modalities"]["xray"]["complete"] is True
     assert b.json["modalities"]["xray"]["complete"] is False
-    # ct-hidden accepts no predictions, so a predictions submission is never complete overall.
-    assert a.json["overall"]["complete"] is False
+    assert b.json["overall"]["complete"] is False and b.json["all_tasks"]["complete"] is False
     assert "chest-bin" not in b.json["tasks"]
+
+
+def test_a_full_predictions_submission_is_complete_overall(scored, metas) -> None:
+    """ct-hidden accepts checkpoints only: the overall and modality aggregates leave it out, so a
+    predictions submission of every task it may enter is complete; the checkpoint-only and the
+    all-task aggregates say what it could not enter."""
+    a, _ = scored
+    t = a.json["tasks"]
+    both = sorted(s for s, m in metas.items() if m.test_images_public)
+    assert "ct-hidden" not in both and set(t) == set(both)
+    primary = [t[s]["test_id"][metas[s].primary_metric]["value"] for s in both]
+    assert a.json["overall"]["complete"] is True
+    assert a.json["overall"]["test_id"] == pytest.approx(np.mean(primary))
+    assert "ct" not in a.json["modalities"]  # its only task takes checkpoints only
+    assert a.json["checkpoint_only"] == {
+        "test_id": None, "test_ood": None, "ood_gap": None, "complete": False,
+        "ci": {"test_id": None, "test_ood": None},
+    }
+    assert a.json["all_tasks"]["complete"] is False
+    assert a.json["all_tasks"]["test_id"] == pytest.approx(np.mean(primary))
 
 
 def test_aggregates_are_means_of_primary_metrics(scored) -> None:
@@ -190,5 +209,21 @@ def test_score_probabilities_accepts_hidden_image_tasks(bench_root, metas) -> No
     ids = all_test_ids(bench_root, meta)
     probs = random_probs(np.random.default_rng(0), len(ids), meta)
     res = score_probabilities(bench_root, BENCH, {"ct-hidden": (ids, probs)}, bootstrap=20)
-    assert res.json["modalities"]["ct"]["complete"] is True
-    assert res.json["overall"]["complete"] is False
+    jsonschema.validate(res.json, SCHEMA)
+    value = res.json["tasks"]["ct-hidden"]["test_id"]["accuracy"]["value"]
+    only = res.json["checkpoint_only"]
+    assert only["complete"] is True and only["test_id"] == pytest.approx(value)
+    lo, hi = only["ci"]["test_id"]
+    assert lo <= value <= hi
+    assert res.json["all_tasks"]["test_id"] == pytest.approx(value)
+    assert res.json["overall"]["complete"] is False and res.json["overall"]["test_id"] is None
+    assert res.json["all_tasks"]["complete"] is False
+
+
+def test_a_benchmark_without_checkpoint_only_tasks_has_a_null_checkpoint_aggregate(metas) -> None:
+    from evaluator.aggregate import aggregates
+
+    shared = {s: m for s, m in metas.items() if m.test_images_public}
+    sections = aggregates(shared, {}, {})
+    assert sections["checkpoint_only"] is None
+    assert sections["overall"]["complete"] is False and sections["overall"]["test_id"] is None

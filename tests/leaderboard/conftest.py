@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.bundle import TEST_SPLITS, list_tasks, load_split
@@ -15,6 +16,17 @@ from leaderboard.models import Benchmark, Profile
 from leaderboard.services.registration import sync_benchmark
 
 User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches() -> Iterator[None]:
+    """A cache outlives the rollback of a test's database: each test starts with empty ones and
+    leaves none behind, whatever ran before it."""
+    for cache in caches.all():
+        cache.clear()
+    yield
+    for cache in caches.all():
+        cache.clear()
 
 
 def make_user(username: str, *, verified: bool = True, staff: bool = False) -> object:

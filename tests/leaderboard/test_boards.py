@@ -251,8 +251,7 @@ def test_recompute_task_is_triggered_on_commit_and_coalesces(
 def test_request_recompute_survives_a_broken_broker(
     benchmark: Benchmark, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leaderboard.services.boards import request_recompute
-    from leaderboard.tasks.boards import recompute_boards
+    from leaderboard.tasks.boards import recompute_boards, request_recompute
 
     def refuse(**kwargs: Any) -> None:
         raise ConnectionError("broker down")
