@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +12,14 @@ from django.conf import settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 QUEUES = ("cpu", "gpu")
+# The worker process's incarnation (leaderboard/tasks/heartbeat.py sets it at worker start). An
+# environment variable, not a module global: pool processes inherit it whether they are forked or
+# spawned, and so stamp their claims with their main process's incarnation.
+INCARNATION_ENV = "MEDVTAB_WORKER_INCARNATION"
+
+
+def incarnation() -> str:
+    return os.environ.get(INCARNATION_ENV, "")
 
 
 def time_limits() -> tuple[int, int]:

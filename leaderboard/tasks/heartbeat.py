@@ -21,17 +21,11 @@ from django.db import close_old_connections
 
 from leaderboard.models import WorkerHeartbeat
 from leaderboard.services.reaper import release_predecessors
+from leaderboard.tasks.base import INCARNATION_ENV, incarnation
 from medvtab.pool import task_process_ids
 
-# An environment variable, not a module global: pool processes inherit it whether they are forked
-# or spawned, and so stamp their claims with their main process's incarnation.
-INCARNATION_ENV = "MEDVTAB_WORKER_INCARNATION"
 _stop = threading.Event()
 log = logging.getLogger(__name__)
-
-
-def incarnation() -> str:
-    return os.environ.get(INCARNATION_ENV, "")
 
 
 @worker_init.connect
