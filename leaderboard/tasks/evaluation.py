@@ -30,7 +30,7 @@ from leaderboard.models.workers import claim_is_alive
 from leaderboard.services.results import store_score
 from leaderboard.services.storage import local_copy
 from leaderboard.tasks.base import incarnation, medvtab_task, time_limits
-from leaderboard.services.boards import request_recompute
+from leaderboard.tasks.boards import request_recompute
 
 log = logging.getLogger(__name__)
 GENERIC_ERROR = (
