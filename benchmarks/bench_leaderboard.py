@@ -96,7 +96,10 @@ def make_benchmark(slug: str) -> Benchmark:
 
 def _score(bench: Benchmark, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
     metas = {
-        f"{bench.slug}-{t}": SimpleNamespace(label_type="binary", modality=m) for t, m in TASKS
+        f"{bench.slug}-{t}": SimpleNamespace(
+            label_type="binary", modality=m, test_images_public=True
+        )
+        for t, m in TASKS
     }
     skill = rng.uniform(0.55, 0.95)
     tasks_json: dict[str, Any] = {}
