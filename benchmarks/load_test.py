@@ -18,6 +18,10 @@ prints a JSON summary (also written to ``--json``).
 
     python benchmarks/load_test.py [--duration 60] [--readers 50] [--submitters 10] [--json F]
 
+With two or more CPUs, gunicorn runs under ``taskset -c <last CPU>`` and the load generator's
+threads on the first CPU (``--web-cpus``, ``--generator-cpus``, ``--no-pin``), so that the clients
+do not take CPU from the server they measure.
+
 Targets (hardening issue, item 6): 0 5xx, 0 unexpected 4xx, read p95 <= 250 ms, every accepted
 submission final. The API throttles are raised for the run (see RATES) so that the 50 readers,
 who share one client address, are not counted as throttled; a 429 would still be reported.
@@ -330,6 +334,9 @@ def run_load(
     port: int, args: argparse.Namespace, tokens: list[str], zips: list[bytes], tasks: list[str]
 ) -> tuple[Recorder, float]:
     rec = Recorder()
+    if args.generator_cpus:
+        # this thread only (Linux): the reader and submitter threads started below inherit it
+        os.sched_setaffinity(0, cpu_list(args.generator_cpus))
     start = time.monotonic()
     stop_at = start + args.duration
     paths = read_paths(tasks)
@@ -456,7 +463,8 @@ def start_stack(procs: Processes, tmp: Path, env: dict[str, str], args: argparse
     tokens = create_accounts(env, max(args.submitters, 1))
     entry = ["bash", str(REPO / "docker" / "entrypoint.sh")]
     procs.spawn("worker", [*entry, "worker-cpu"], env)
-    procs.spawn("gunicorn", [*entry, "web"], {**env, "PORT": str(port)})
+    pin = ["taskset", "-c", args.web_cpus] if args.web_cpus else []
+    procs.spawn("gunicorn", [*pin, *entry, "web"], {**env, "PORT": str(port)})
     last: list[bytes] = [b""]
 
     def ready() -> bool:
@@ -484,6 +492,25 @@ def seed(port: int, db: str, tokens: list[str], zips: list[bytes], n: int) -> No
     time.sleep(3)  # the board recompute runs after the last result on the same worker
 
 
+def cpu_list(text: str) -> set[int]:
+    """``taskset -c`` syntax: ``0``, ``0,2`` or ``0-3``."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def default_pinning() -> tuple[str, str]:
+    """Web tier on the last core, the load generator on the first, when there are two or more:
+    the generator must not take CPU from what it measures. The worker, PostgreSQL and Redis are
+    left to the scheduler."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return "", ""
+    return str(cpus[-1]), str(cpus[0])
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -500,11 +527,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=0.2)
     parser.add_argument("--baseline-repeats", type=int, default=20, help="serial, before the load")
     parser.add_argument("--database", default="medvtab_loadtest")
+    web_cpus, generator_cpus = default_pinning()
+    parser.add_argument("--web-cpus", default=web_cpus, help="taskset -c list for gunicorn")
+    parser.add_argument("--generator-cpus", default=generator_cpus, help="CPUs of the clients")
+    parser.add_argument("--no-pin", action="store_true", help="pin nothing")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--keep-logs", type=Path, help="copy the server logs here")
     args = parser.parse_args()
     if args.duration > 600 or args.readers > 200 or args.submitters > 50:
         parser.error("bounded test: at most --duration 600, --readers 200, --submitters 50")
+    if args.no_pin:
+        args.web_cpus = args.generator_cpus = ""
+    for cpus in filter(None, (args.web_cpus, args.generator_cpus)):
+        try:
+            if not cpu_list(cpus) <= os.sched_getaffinity(0):
+                parser.error(f"CPU list {cpus!r} names CPUs this process may not use")
+        except ValueError:
+            parser.error(f"CPU list {cpus!r} is not like 0, 0,2 or 0-3")
     return args
 
 
@@ -555,6 +594,7 @@ def measure(args: argparse.Namespace, procs: Processes, tmp: Path, env: dict[str
             "gunicorn_workers": args.gunicorn_workers, "scale": args.scale,
             "celery_concurrency": args.celery_concurrency,
             "seed_submissions": args.seed_submissions, "throttle_rates": RATES,
+            "gunicorn_cpus": args.web_cpus or "any", "load_generator_cpus": args.generator_cpus or "any",
         },
         "machine": {
             "cpus": os.cpu_count(), "platform": platform.platform(),

@@ -91,13 +91,15 @@ cmd_web() {
   fi
   local tmp_dir=/tmp
   [[ -d /dev/shm && -w /dev/shm ]] && tmp_dir=/dev/shm # heartbeat files off the overlay disk
+  # --preload: the master imports Django once and every worker is forked from it, so a restart
+  # after --max-requests costs a fork, not the ~1.2 s of CPU of a fresh import (docs/performance.md).
   run "$PY" -m gunicorn medvtab.wsgi:application \
     --chdir "$ROOT" \
     --bind "${GUNICORN_BIND:-0.0.0.0}:${PORT:-8000}" \
     --workers "${GUNICORN_WORKERS:-3}" \
     --timeout "${GUNICORN_TIMEOUT:-120}" \
     --graceful-timeout 30 \
-    --max-requests 1000 --max-requests-jitter 100 \
+    --preload --max-requests 1000 --max-requests-jitter 100 \
     --worker-tmp-dir "$tmp_dir" \
     --access-logfile - --error-logfile - --log-level "${LOG_LEVEL,,}"
 }
