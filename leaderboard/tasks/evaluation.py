@@ -50,10 +50,6 @@ FINISH_TRIES = 4
 FINISH_BACKOFF_S = 0.5
 
 
-class ExpectedFailure(Exception):
-    """A user-facing failure (bad file, bad checkpoint): the message goes to the user."""
-
-
 @dataclass(frozen=True)
 class Claimant:
     """The worker process taking a submission: its node name, incarnation and pool process."""
@@ -205,9 +201,8 @@ def run_evaluation(
         time.sleep(settings.MEDVTAB_EVALUATION_DELAY_S)
     try:
         score, extra = evaluate(sub)
-    except (SubmissionInvalid, ExpectedFailure) as exc:
-        messages = getattr(exc, "messages", None) or [str(exc)]
-        finish(submission_id, me, _fail("\n".join(messages)))
+    except SubmissionInvalid as exc:
+        finish(submission_id, me, _fail("\n".join(exc.messages)))
         return "failed"
     except SoftTimeLimitExceeded:
         soft, _ = time_limits()  # the soft limit is the one that stopped it

@@ -14,11 +14,12 @@ from django.db import OperationalError, connection
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from evaluator.errors import SubmissionInvalid
 from leaderboard.models import Benchmark, Status, Submission, WorkerHeartbeat
 from leaderboard.services import reaper
 from leaderboard.tasks import evaluation
 from leaderboard.tasks.base import time_limits
-from leaderboard.tasks.evaluation import Claimant, ExpectedFailure, claim, run_evaluation
+from leaderboard.tasks.evaluation import Claimant, claim, run_evaluation
 from tests.leaderboard.conftest import make_user
 
 HOUR = timedelta(hours=1)
@@ -222,7 +223,7 @@ def test_transient_database_error_while_recording_is_retried(
         return execute(sql, params, many, context)
 
     def bad_file(_: Submission) -> Any:
-        raise ExpectedFailure("the file is not a zip archive")
+        raise SubmissionInvalid("the file is not a zip archive")
 
     with connection.execute_wrapper(flaky):
         assert run_evaluation(sub.pk, bad_file) == "failed"
