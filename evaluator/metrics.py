@@ -1,4 +1,4 @@
-"""The metric registry (DESIGN §5): names, direction, label types, primary metric, definitions.
+"""The metric registry (docs/formats.md, "Metrics"): names, direction, label types, primary metric, definitions.
 
 Each metric is computed for the point estimate and all bootstrap replicates at once from a
 :class:`SplitContext`; it returns a vector (row 0 = point estimate) with NaN where undefined, and a
@@ -33,7 +33,7 @@ class Metric:
 
 
 METRICS: Registry[Metric] = Registry("metric")
-# Table order, primary first (DESIGN §5). Ordinal tasks are scored as multiclass.
+# Table order, primary first (docs/formats.md, "Metrics"). Ordinal tasks are scored as multiclass.
 METRICS_BY_LABEL_TYPE: dict[str, tuple[str, ...]] = {
     "multiclass": ("accuracy", "balanced_accuracy", "auroc", "macro_f1"),
     "binary": ("auroc", "accuracy", "balanced_accuracy", "f1"),

@@ -1,4 +1,4 @@
-"""Load a predictions submission (DESIGN §4): a ``.zip`` of ``<task-slug>.csv`` / ``.npz`` files.
+"""Load a predictions submission (docs/formats.md, "Predictions submissions"): a ``.zip`` of ``<task-slug>.csv`` / ``.npz`` files.
 
 A single ``<task-slug>.csv`` or ``.npz`` file is accepted too (a one-task submission). Every problem
 found in every file is collected before raising, so a participant fixes everything in one go.

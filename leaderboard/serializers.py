@@ -1,4 +1,4 @@
-"""The one submission JSON shape (DESIGN §4): the API, ``manage.py submit --wait`` and the
+"""The one submission JSON shape (docs/api.md, "The submission JSON"): the API, ``manage.py submit --wait`` and the
 client's ``--json`` all print exactly this."""
 
 from __future__ import annotations

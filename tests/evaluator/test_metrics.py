@@ -1,4 +1,4 @@
-"""Every registered metric equals its scikit-learn call (DESIGN §5) to 1e-9, on every kind of input."""
+"""Every registered metric equals its scikit-learn call (docs/formats.md, "Metrics") to 1e-9, on every kind of input."""
 
 from __future__ import annotations
 

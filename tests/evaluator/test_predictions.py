@@ -1,4 +1,4 @@
-"""Every bad input gets a message that names what is wrong and where (DESIGN §4)."""
+"""Every bad input gets a message that names what is wrong and where (docs/formats.md, "Predictions submissions")."""
 
 from __future__ import annotations
 

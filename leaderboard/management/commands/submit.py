@@ -1,4 +1,4 @@
-"""Operators' submission command. Exit codes (DESIGN §4): 0 succeeded, 1 failed or cancelled,
+"""Operators' submission command. Exit codes (docs/ci.md): 0 succeeded, 1 failed or cancelled,
 2 refused before queueing, 3 timed out waiting."""
 
 from __future__ import annotations
