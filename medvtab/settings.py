@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files: no CDN
     "leaderboard",
 ]
 
@@ -219,7 +220,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Content-security policy (leaderboard/middleware.py) -------------------------------------
-CONTENT_SECURITY_POLICY_EXEMPT = ("/admin/", "/api/docs/")
+CONTENT_SECURITY_POLICY_EXEMPT = ("/admin/",)
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -257,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from validator.swagger.io: the docs page reaches this origin only.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- HTTPS (production behind a TLS-terminating proxy: MEDVTAB_HTTPS=1) ------------------------

@@ -231,7 +231,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     client = client_from_env(args, need_token=False)
-    size, digest = client.download(f"tasks/{args.task}/download", args.out)
+    task = client.get_json(f"tasks/{args.task}/")
+    licence = str(task["license"])
+    if not args.accept_license:
+        raise Usage(
+            f"the data of task {args.task} is distributed under '{licence}'; read the licence "
+            "and pass --accept-license to accept it (the server records the acceptance)"
+        )
+    say(f"accepting the data licence of {args.task}: {licence}")
+    params = {"accept_license": licence}
+    size, digest = client.download(f"tasks/{args.task}/download", args.out, params)
     say(f"saved {args.out} ({size} bytes, sha256 {digest})")
     return EXIT_OK
 
@@ -283,6 +292,11 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="a task's public .npz")
     d.add_argument("task")
     d.add_argument("--out", type=Path, required=True)
+    d.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the task's data licence (printed; recorded by the server with your token)",
+    )
     d.set_defaults(func=cmd_download)
     return p
 

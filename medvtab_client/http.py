@@ -222,7 +222,9 @@ class Client:
     def upload(self, path: str, fields: dict[str, str], file_path: Path) -> Response:
         return self.request("POST", self.url(path), body=Multipart(fields, "file", file_path))
 
-    def download(self, path: str, out: Path) -> tuple[int, str]:
+    def download(
+        self, path: str, out: Path, params: dict[str, Any] | None = None
+    ) -> tuple[int, str]:
         """Stream to ``out`` atomically; check the length and the server's sha256 if sent."""
         out.parent.mkdir(parents=True, exist_ok=True)
         part = out.with_name(out.name + ".part")
@@ -245,7 +247,7 @@ class Client:
             return f"{size} {digest.hexdigest()}".encode()
 
         try:
-            response = self.request("GET", self.url(path), sink=sink)
+            response = self.request("GET", self.url(path, params), sink=sink)
         except BaseException:
             part.unlink(missing_ok=True)
             raise

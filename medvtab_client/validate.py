@@ -1,7 +1,7 @@
 """Check a predictions archive before uploading it: the archive's structure, each file's header,
 image ids and probabilities, against the task metadata and sample submissions the API serves.
 
-The rules are the server's (DESIGN §4): a ``.zip`` of ``<task-slug>.csv`` (or ``.npz`` with
+The rules are the server's (docs/formats.md): a ``.zip`` of ``<task-slug>.csv`` (or ``.npz`` with
 ``image_ids`` and ``probs``) at the top level; header ``image_id`` plus one column per class, in any
 order; one row per test image (test_id and test_ood), ids unique; values finite in [0, 1]; binary,
 multiclass and ordinal rows summing to 1 within 1e-3. Missing tasks only make it incomplete.

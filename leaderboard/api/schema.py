@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
+from rest_framework.permissions import IsAuthenticated
 
 from leaderboard.api.serializers import ErrorSerializer
 
@@ -12,6 +14,7 @@ from leaderboard.api.serializers import ErrorSerializer
 # absent, throttled. 500 is documented too so that a client knows its shape; tests assert none.
 COMMON_ERRORS = ("400", "401", "403", "404", "429", "500")
 WRITE_ERRORS = ("409", "415")
+NO_NUL = "^[^\\u0000]*$"
 
 
 class ApiAutoSchema(AutoSchema):
@@ -24,6 +27,22 @@ class ApiAutoSchema(AutoSchema):
                     ErrorSerializer, code, ["application/json"], direction
                 )
         return responses
+
+    def get_auth(self) -> list[dict[str, list[Any]]]:
+        """Credentials are optional (``{}``) wherever anonymous callers are let through: the
+        rule comes from the view's own permission classes, so schema and behaviour agree."""
+        auths = list(super().get_auth())
+        required = any(isinstance(p, IsAuthenticated) for p in self.view.get_permissions())
+        if not required and {} not in auths:
+            auths.append({})
+        return auths
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        super()._insert_field_validators(field, schema)
+        # Every DRF text field refuses NUL characters; the schema says so.
+        refuses_nul = any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
+        if refuses_nul and schema.get("type") == "string" and "pattern" not in schema:
+            schema["pattern"] = NO_NUL
 
     def get_tags(self) -> list[str]:
         # /api/v1/<resource>/... → the resource

@@ -10,7 +10,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from leaderboard.models import Benchmark, Pretraining, Protocol, Status, Task, Track
+from leaderboard.models import Benchmark, Protocol, Status, Submission, Task, Track
+from leaderboard.models.validators import (
+    MAX_BACKBONE_ID,
+    MAX_BACKBONE_ROLE,
+    MAX_BACKBONES,
+    validate_backbones,
+)
 
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -83,7 +89,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
 
 class SubmissionJsonSerializer(serializers.Serializer):
-    """DESIGN §4's submission JSON (documentation only; built by ``submission_json``)."""
+    """The submission JSON of docs/api.md (documentation only; built by ``submission_json``)."""
 
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Status.choices)
@@ -94,7 +100,7 @@ class SubmissionJsonSerializer(serializers.Serializer):
     verified_tunable_params = serializers.IntegerField(allow_null=True)
     queue_position = serializers.IntegerField(allow_null=True)
     estimated_wait_s = serializers.IntegerField(allow_null=True)
-    results = serializers.JSONField(allow_null=True, help_text="the score JSON (DESIGN §5)")
+    results = serializers.JSONField(allow_null=True, help_text="the score JSON (docs/formats.md)")
 
 
 class SubmissionListItemSerializer(SubmissionJsonSerializer):
@@ -112,7 +118,13 @@ class SubmissionLogSerializer(serializers.Serializer):
     )
 
 
-@extend_schema_field({"type": "string", "description": "a JSON object as text"})
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_BACKBONES,
+        "additionalProperties": {"type": "string", "maxLength": MAX_BACKBONE_ID},
+    }
+)
 class BackbonesField(serializers.Field):
     """A JSON object ``{"<role>": "<backbone id>"}`` sent as a form field."""
 
@@ -134,36 +146,56 @@ class BackbonesField(serializers.Field):
         return value
 
 
-class SubmissionCreateSerializer(serializers.Serializer):
+class SubmissionCreateSerializer(serializers.ModelSerializer):
+    """The upload's fields: lengths, ranges, choices and URL rules come from the model fields."""
+
     file = serializers.FileField(help_text="the .zip (predictions or checkpoint)")
-    sha256 = serializers.CharField(
-        required=False, help_text="hex sha256 of the file; a mismatch is refused (recommended)"
-    )
-    benchmark = serializers.SlugField(max_length=64)
-    track = serializers.ChoiceField(choices=Track.choices)
-    protocol = serializers.ChoiceField(choices=Protocol.choices, default=Protocol.FULL)
-    method_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    method_family = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    backbones = BackbonesField(
-        required=False, help_text='JSON object, e.g. {"backbone": "vit-b16-in21k"}'
-    )
-    pretraining = serializers.ChoiceField(choices=Pretraining.choices, default=Pretraining.UNKNOWN)
-    tunable_params = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    seed = serializers.IntegerField(required=False, allow_null=True)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    paper_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    code_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    is_public = serializers.BooleanField(default=True)
-    idempotency_key = serializers.CharField(
-        max_length=100,
+    sha256 = serializers.RegexField(
+        SHA256.pattern,
         required=False,
-        allow_blank=True,
-        help_text="a retried upload with the same key returns the first submission",
+        help_text="hex sha256 of the file; a mismatch is refused (recommended)",
+    )
+    benchmark = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Benchmark.objects.all(), help_text="benchmark slug"
+    )
+    backbones = BackbonesField(
+        required=False,
+        validators=[validate_backbones],
+        help_text='JSON object, e.g. {"backbone": "vit-b16-in21k"}; role names of at most '
+        f"{MAX_BACKBONE_ROLE} characters",
     )
 
+    class Meta:
+        model = Submission
+        fields = [
+            "file", "sha256", "benchmark", "track", "protocol", "method_name", "method_family",
+            "backbones", "pretraining", "reported_tunable_params", "seed", "description",
+            "paper_url", "code_url", "is_public", "idempotency_key",
+        ]  # fmt: skip
+        # A multipart form has no null: leave a field out instead.
+        extra_kwargs = {
+            "seed": {"allow_null": False},
+            "reported_tunable_params": {"allow_null": False},
+            "method_name": {"required": False, "allow_blank": True},
+            "protocol": {"help_text": "default full"},
+            "pretraining": {"help_text": "default unknown"},
+            # A form without the box would read as false: say true explicitly.
+            "is_public": {"default": True},
+            "idempotency_key": {
+                "allow_null": False,
+                "help_text": "a retried upload with the same key returns the first submission",
+            },
+        }
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # The request calls it tunable_params (the server verifies checkpoints' own count).
+        tunable = fields.pop("reported_tunable_params")
+        tunable.source = "reported_tunable_params"
+        fields["tunable_params"] = tunable
+        return fields
+
     def validate_sha256(self, value: str) -> str:
-        if not SHA256.match(value.strip()):
-            raise serializers.ValidationError("must be 64 hexadecimal characters")
         return value.strip().lower()
 
 

@@ -1,10 +1,15 @@
-"""REST API: v1 under /api/v1/, the OpenAPI schema at /api/schema/, interactive docs at /api/docs/."""
+"""REST API: v1 under /api/v1/, the OpenAPI schema at /api/schema/, interactive docs at /api/docs/
+(Swagger UI) and /api/redoc/ (ReDoc)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from leaderboard.api import views_boards, views_catalog, views_submissions
 from leaderboard.api.exceptions import error_body
@@ -57,6 +62,18 @@ v1 = [
 urlpatterns: list[URLPattern | URLResolver] = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its initialising script apart (?script): no inline script.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="api/swagger_ui.html"
+        ),
+        name="api-docs",
+    ),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

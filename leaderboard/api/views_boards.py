@@ -7,6 +7,7 @@ The rows come from the boards service (``leaderboard.services.boardquery``): the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,9 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evaluator.metrics import METRICS
 from leaderboard.api.exceptions import ApiError
+from leaderboard.api.params import is_slug, query_slug, slug_path, slug_query
+from leaderboard.api.schema import NO_NUL
 from leaderboard.api.serializers import LeaderboardPageSerializer
-from leaderboard.models import BoardEntry
+from leaderboard.models import BoardEntry, Submission
 from leaderboard.services.boardquery import (
     PRETRAININGS,
     PROTOCOLS,
@@ -33,8 +37,27 @@ from leaderboard.services.boardquery import (
 )
 
 BOARD_KINDS = ("overall", "checkpoint-only")
+ORDERS = ("desc", "asc")
+BOOLEANS = ("true", "false", "1", "0", "on")  # "1"/"on": what the board page's links send
+SORT_PATTERN = r"^(rank|test_id|test_ood|ood_gap|params|method|task:.+)$"
+MAX_PAGE = 10**9 - 1
+FAMILY_LENGTH = Submission._meta.get_field("method_family").max_length
+PAGE_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+# Query values that must be one of a fixed set; anything else is a 400 (the page falls back).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "split": SPLITS,
+    "protocol": PROTOCOLS,
+    "pretraining": PRETRAININGS,
+    "track": TRACKS,
+    "order": ORDERS,
+    "metric": ("primary", *sorted(METRICS.names())),
+    "verified": BOOLEANS,
+    "all": BOOLEANS,
+    "board": BOARD_KINDS,
+}
+
 PARAMETERS = [
-    OpenApiParameter("modality", str, description="modality slug (default: the overall board)"),
+    slug_query("modality", "modality slug (default: the overall board)"),
     OpenApiParameter(
         "board",
         str,
@@ -42,17 +65,28 @@ PARAMETERS = [
         description="'checkpoint-only': the tasks that accept checkpoints only (without modality)",
     ),
     OpenApiParameter("split", str, enum=list(SPLITS), description="default test_id"),
-    OpenApiParameter("metric", str, description="'primary' (default) or a metric name"),
+    OpenApiParameter(
+        "metric", str, enum=list(CHOICES["metric"]), description="default: each task's primary"
+    ),
     OpenApiParameter("protocol", str, enum=list(PROTOCOLS), description="default full"),
-    OpenApiParameter("family", str, description="method family"),
+    OpenApiParameter(
+        "family",
+        {"type": "string", "maxLength": FAMILY_LENGTH, "pattern": NO_NUL},
+        description="method family",
+    ),
     OpenApiParameter("pretraining", str, enum=list(PRETRAININGS)),
     OpenApiParameter("track", str, enum=list(TRACKS)),
     OpenApiParameter("verified", bool, description="only verified tunable-parameter counts"),
     OpenApiParameter("all", bool, description="every submission, not only each method's best"),
-    OpenApiParameter("sort", str, description="rank (default), test_id, test_ood, ood_gap, …"),
-    OpenApiParameter("order", str, enum=["desc", "asc"]),
-    OpenApiParameter("page", int, description="page of ranked rows (50 a page)"),
-    OpenApiParameter("ipage", int, description="page of incomplete rows"),
+    OpenApiParameter(
+        "sort",
+        {"type": "string", "pattern": SORT_PATTERN},
+        description="rank (default), test_id, test_ood, ood_gap, params, method or "
+        "task:<task slug> (a task of the board, else 404)",
+    ),
+    OpenApiParameter("order", str, enum=list(ORDERS)),
+    OpenApiParameter("page", PAGE_SCHEMA, description="page of ranked rows (50 a page)"),
+    OpenApiParameter("ipage", PAGE_SCHEMA, description="page of incomplete rows"),
 ]
 
 
@@ -88,34 +122,54 @@ def row_json(e: BoardEntry, board: Board, f: BoardFilters) -> dict[str, Any]:
     }
 
 
-def _positive(request: Request, name: str) -> None:
-    raw = request.query_params.get(name)
-    if raw is not None and not (raw.isdigit() and 0 < int(raw) < 10**9):
-        raise ApiError(f"{name} must be a positive integer", code="invalid", field=name)
+def _refuse(name: str, detail: str) -> ApiError:
+    return ApiError(f"{name}: {detail}", code="invalid", field=name)
+
+
+def check_query(request: Request) -> None:
+    """Refuse what the schema does not allow (400, naming the parameter), never ignore it."""
+    query = request.query_params
+    for name, allowed in CHOICES.items():
+        if name in query and query[name] not in allowed:
+            raise _refuse(name, f"must be one of {', '.join(allowed)}")
+    for name in ("page", "ipage"):
+        raw = query.get(name)
+        if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PAGE):
+            raise _refuse(name, f"must be an integer between 1 and {MAX_PAGE}")
+    family = query.get("family", "")
+    if len(family) > FAMILY_LENGTH or "\x00" in family:
+        raise _refuse("family", f"must be at most {FAMILY_LENGTH} characters, none of them NUL")
+    if "sort" in query and not re.match(SORT_PATTERN, query["sort"]):
+        raise _refuse("sort", "must be rank, test_id, test_ood, ood_gap, params, method or task:…")
+
+
+def _check_sorted_task(request: Request, board: Board) -> None:
+    sort = request.query_params.get("sort", "")
+    if sort.startswith("task:") and sort[5:] not in {t.slug for t in board.tasks}:
+        raise ApiError(
+            f"no task '{sort[5:]}' on board '{board.slug}'", code="not_found", status_code=404
+        )
 
 
 def _checkpoint_only(request: Request, modality: str | None) -> bool:
-    kind = request.query_params.get("board") or "overall"
-    if kind not in BOARD_KINDS:
-        allowed = ", ".join(BOARD_KINDS)
-        raise ApiError(f"board must be one of {allowed}", code="invalid", field="board")
-    if kind == "checkpoint-only" and modality:
-        raise ApiError(
-            "board=checkpoint-only takes no modality (its tasks span modalities)",
-            code="invalid",
-            field="board",
-        )
-    return kind == "checkpoint-only"
+    checkpoint_only = request.query_params.get("board") == "checkpoint-only"
+    if checkpoint_only and modality:
+        raise _refuse("board", "checkpoint-only takes no modality (its tasks span modalities)")
+    return checkpoint_only
 
 
 class Leaderboard(APIView):
     """A board's rows in the page's order, with ranks and statistical ties with the leader."""
 
-    @extend_schema(parameters=PARAMETERS, responses=LeaderboardPageSerializer)
+    @extend_schema(
+        parameters=[slug_path("benchmark", "benchmark slug"), *PARAMETERS],
+        responses=LeaderboardPageSerializer,
+    )
     def get(self, request: Request, benchmark: str) -> Response:
-        _positive(request, "page")
-        _positive(request, "ipage")
-        modality = request.query_params.get("modality") or None
+        if not is_slug(benchmark):
+            raise ApiError(f"no benchmark '{benchmark}'", code="not_found", status_code=404)
+        check_query(request)
+        modality = query_slug(request, "modality") or None
         checkpoint_only = _checkpoint_only(request, modality)
         board = load_board(benchmark, modality, checkpoint_only=checkpoint_only)
         if board is None:
@@ -124,10 +178,11 @@ class Leaderboard(APIView):
             raise ApiError(
                 f"no board for {what}benchmark '{benchmark}'", code="not_found", status_code=404
             )
+        _check_sorted_task(request, board)
         f = BoardFilters.parse(
             request.query_params,
             [t.slug for t in board.tasks],
-            board.metrics,
+            list(CHOICES["metric"][1:]),  # a known metric the board lacks reads as empty cells
             default_protocol(board.benchmark.pk),
         )
         qs = ordered(filtered(board, f), board, f)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,8 +15,10 @@ from rest_framework.views import APIView
 from datasets.bundle import BundleError
 from leaderboard.api.downloads import public_npz, sample_csv
 from leaderboard.api.exceptions import ApiError
+from leaderboard.api.params import is_slug, query_slug, slug_path, slug_query
 from leaderboard.api.serializers import BenchmarkSerializer, ErrorSerializer, TaskSerializer
-from leaderboard.models import Benchmark, Modality, Task
+from leaderboard.models import AcceptedVia, ApiToken, Benchmark, Modality, Task
+from leaderboard.services.licences import api_refusal, record_acceptance
 
 
 class _Benchmarks:
@@ -32,14 +36,30 @@ class BenchmarkList(_Benchmarks, generics.ListAPIView):
     pagination_class = None
 
 
-class BenchmarkDetail(_Benchmarks, generics.RetrieveAPIView):
+class _BySlug:
+    """Looked up by slug; a value that cannot be a slug is not found without a query."""
+
     lookup_field = "slug"
+    thing = "object"
+    kwargs: dict[str, str]
+
+    def get_object(self) -> Any:
+        if not is_slug(self.kwargs["slug"]):
+            raise ApiError(
+                f"no such {self.thing} '{self.kwargs['slug']}'", code="not_found", status_code=404
+            )
+        return super().get_object()  # type: ignore[misc]
+
+
+@extend_schema(parameters=[slug_path("slug", "benchmark slug")])
+class BenchmarkDetail(_Benchmarks, _BySlug, generics.RetrieveAPIView):
+    thing = "benchmark"
 
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("benchmark", str, description="benchmark slug"),
-        OpenApiParameter("modality", str, description="modality slug"),
+        slug_query("benchmark", "benchmark slug"),
+        slug_query("modality", "modality slug"),
     ]
 )
 class TaskList(generics.ListAPIView):
@@ -50,8 +70,8 @@ class TaskList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Task]:
         tasks = Task.objects.select_related("benchmark", "modality")
-        benchmark = self.request.query_params.get("benchmark")
-        modality = self.request.query_params.get("modality")
+        benchmark = query_slug(self.request, "benchmark")
+        modality = query_slug(self.request, "modality")
         if benchmark:
             tasks = tasks.filter(benchmark__slug=benchmark)
         if modality:
@@ -59,25 +79,38 @@ class TaskList(generics.ListAPIView):
         return tasks
 
 
-class TaskDetail(generics.RetrieveAPIView):
+@extend_schema(parameters=[slug_path("slug", "task slug")])
+class TaskDetail(_BySlug, generics.RetrieveAPIView):
     serializer_class = TaskSerializer
     queryset = Task.objects.select_related("benchmark", "modality")
-    lookup_field = "slug"
+    thing = "task"
 
 
 def _task(slug: str) -> Task:
-    task = Task.objects.select_related("benchmark").filter(slug=slug).first()
+    task = (
+        Task.objects.select_related("benchmark").filter(slug=slug).first()
+        if is_slug(slug)
+        else None
+    )
     if task is None:
         raise ApiError(f"no task '{slug}'", code="not_found", status_code=404)
     return task
 
 
-class TaskDownload(APIView):
-    """The task's public ``.npz`` (MedMNIST-style keys; never hidden labels or test patients).
+ACCEPT_LICENSE = OpenApiParameter(
+    "accept_license",
+    str,
+    description="the task's licence (its `license` field) exactly: accepting it is required, "
+    "as on the web page, and recorded with the account or token that accepted it",
+)
 
-    The ``X-Content-SHA256`` header carries the file's sha256."""
+
+class TaskDownload(APIView):
+    """The task's public ``.npz`` (MedMNIST-style keys; never hidden labels or test patients),
+    once its data licence is accepted. The ``X-Content-SHA256`` header carries the sha256."""
 
     @extend_schema(
+        parameters=[slug_path("slug", "task slug"), ACCEPT_LICENSE],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
             404: ErrorSerializer,
@@ -86,6 +119,11 @@ class TaskDownload(APIView):
     )
     def get(self, request: Request, slug: str) -> HttpResponse:
         task = _task(slug)
+        refusal = api_refusal(task, request.query_params.get("accept_license"))
+        if refusal is not None:
+            raise ApiError(
+                refusal, code="license_not_accepted", status_code=403, field="accept_license"
+            )
         try:
             path, digest = public_npz(task)
         except (BundleError, FileNotFoundError) as exc:
@@ -101,6 +139,8 @@ class TaskDownload(APIView):
             content_type="application/octet-stream",
         )
         response["X-Content-SHA256"] = digest
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        record_acceptance(task, request.user, via=AcceptedVia.API, token=token)
         return response
 
 
@@ -108,6 +148,7 @@ class TaskSample(APIView):
     """A valid predictions CSV for the task (uniform probabilities, every test image)."""
 
     @extend_schema(
+        parameters=[slug_path("slug", "task slug")],
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), 404: ErrorSerializer},
         operation_id="tasks_sample",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.generics import ListAPIView
@@ -24,7 +24,7 @@ from leaderboard.api.serializers import (
     SubmissionLogSerializer,
 )
 from leaderboard.api.throttling import AnonThrottle, UploadThrottle, UserThrottle
-from leaderboard.models import Benchmark, Submission
+from leaderboard.models import Benchmark, Pretraining, Protocol, Submission
 from leaderboard.serializers import submission_json
 from leaderboard.services.permissions import can_rerun, can_view, is_insider
 from leaderboard.services.submissions import (
@@ -96,7 +96,12 @@ class SubmissionCollection(ListAPIView):
         return self.get_paginated_response([_list_item(s) for s in page or []])
 
     @extend_schema(
-        request={"multipart/form-data": SubmissionCreateSerializer},
+        request={
+            "multipart/form-data": OpenApiRequest(
+                SubmissionCreateSerializer,
+                encoding={"backbones": {"contentType": "application/json"}},
+            )
+        },
         responses={201: SubmissionJsonSerializer, 200: SubmissionJsonSerializer},
         description="Upload a predictions or checkpoint archive. 201 when created; 200 with the "
         "first submission when the idempotency key was seen before.",
@@ -105,9 +110,7 @@ class SubmissionCollection(ListAPIView):
         form = SubmissionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        benchmark = Benchmark.objects.filter(slug=data["benchmark"]).first()
-        if benchmark is None:
-            raise ApiError(f"no benchmark '{data['benchmark']}'", code="invalid", field="benchmark")
+        benchmark = data["benchmark"]
         key = (data.get("idempotency_key") or "").strip() or None
         if key is not None:
             earlier = _replayed(request, key, data.get("sha256"), benchmark)
@@ -144,17 +147,17 @@ def _create(
                 benchmark=benchmark,
                 track=data["track"],
                 upload=data["file"],
-                protocol=data["protocol"],
+                protocol=data.get("protocol", Protocol.FULL),
                 method_name=data.get("method_name", ""),
                 method_family=data.get("method_family", ""),
                 backbones=data.get("backbones") or {},
-                pretraining=data["pretraining"],
-                reported_tunable_params=data.get("tunable_params"),
+                pretraining=data.get("pretraining", Pretraining.UNKNOWN),
+                reported_tunable_params=data.get("reported_tunable_params"),
                 seed=data.get("seed"),
                 description=data.get("description", ""),
                 paper_url=data.get("paper_url", ""),
                 code_url=data.get("code_url", ""),
-                is_public=data["is_public"],
+                is_public=data.get("is_public", True),
                 idempotency_key=key,
                 sha256=data.get("sha256"),
             )
@@ -172,7 +175,8 @@ def _create(
 
 
 class SubmissionDetail(APIView):
-    """The submission JSON (DESIGN §4), as ``manage.py submit --wait`` prints it."""
+    """The submission JSON (docs/api.md), as ``manage.py submit --wait`` prints it; anyone may
+    read public, succeeded submissions."""
 
     @extend_schema(parameters=[ID_PARAM], responses=SubmissionJsonSerializer)
     def get(self, request: Request, pk: str) -> Response:
@@ -215,6 +219,8 @@ class SubmissionRerun(APIView):
 
 class SubmissionLog(APIView):
     """The user log (owner and staff); staff also get the staff log."""
+
+    permission_classes = [TokenScopePermits, IsAuthenticated]
 
     @extend_schema(parameters=[ID_PARAM], responses=SubmissionLogSerializer)
     def get(self, request: Request, pk: str) -> Response:

@@ -1,45 +1,64 @@
+"""The upload form. Its fields, lengths, ranges and URL rules are the ``Submission`` model's: the
+model is the one source of the limits that the API and the submissions service also apply."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 
-from leaderboard.models import Benchmark, Pretraining, Protocol, Track
+from leaderboard.models import Submission, Track
 
 
-class SubmissionForm(forms.Form):
-    benchmark = forms.ModelChoiceField(queryset=Benchmark.objects.all(), empty_label=None)
-    track = forms.ChoiceField(
-        choices=Track.choices,
-        help_text="predictions: a .zip of <task-slug>.csv files; checkpoint: a .zip with "
-        "manifest.json and one .safetensors file per task",
-    )
-    protocol = forms.ChoiceField(
-        choices=Protocol.choices, help_text="full training set, or the VTAB-1k subsets"
-    )
-    file = forms.FileField(help_text="a .zip archive")
-    method_name = forms.CharField(max_length=100)
-    method_family = forms.CharField(
-        max_length=50, required=False, help_text="e.g. lora, adapter, moe, linear-probe"
-    )
-    pretraining = forms.ChoiceField(
-        choices=Pretraining.choices,
-        initial=Pretraining.UNKNOWN,
-        help_text="pre-training domain of the backbone(s) you adapted",
-    )
-    tunable_params = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=10**13,
+def _model_formfield(name: str, **kwargs: Any) -> forms.Field:
+    """A form field for a model field the form names differently, with the model's bounds and
+    validators (a ModelForm only runs those for the fields it names after the model)."""
+    model_field = Submission._meta.get_field(name)
+    lows = [v.limit_value for v in model_field.validators if isinstance(v, MinValueValidator)]
+    highs = [v.limit_value for v in model_field.validators if isinstance(v, MaxValueValidator)]
+    bounds = {"min_value": max(lows, default=None), "max_value": min(highs, default=None)}
+    field = model_field.formfield(**kwargs, **{k: v for k, v in bounds.items() if v is not None})
+    field.validators += [v for v in model_field.validators if v not in field.validators]
+    return field
+
+
+def _formfield(model_field: models.Field, **kwargs: Any) -> forms.Field | None:
+    if isinstance(model_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")  # a bare "example.org/paper" is https
+    return model_field.formfield(**kwargs)
+
+
+class SubmissionForm(forms.ModelForm):
+    tunable_params = _model_formfield(
+        "reported_tunable_params",
         help_text="self-reported; checkpoints get a verified count from the server",
     )
-    seed = forms.IntegerField(required=False, min_value=-(2**63), max_value=2**63 - 1)
-    description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000
-    )
-    paper_url = forms.URLField(required=False, max_length=200, assume_scheme="https")
-    code_url = forms.URLField(required=False, max_length=200, assume_scheme="https")
-    is_public = forms.BooleanField(required=False, initial=True, label="Show on the leaderboard")
+
+    class Meta:
+        model = Submission
+        fields = [
+            "benchmark", "track", "protocol", "file", "method_name", "method_family",
+            "pretraining", "tunable_params", "seed", "description", "paper_url", "code_url",
+            "is_public",
+        ]  # fmt: skip
+        help_texts = {
+            "track": "predictions: a .zip of <task-slug>.csv files; checkpoint: a .zip with "
+            "manifest.json and one .safetensors file per task",
+            "protocol": "full training set, or the VTAB-1k subsets",
+            "file": "a .zip archive",
+            "method_family": "e.g. lora, adapter, moe, linear-probe",
+            "pretraining": "pre-training domain of the backbone(s) you adapted",
+        }
+        labels = {"is_public": "Show on the leaderboard"}
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        formfield_callback = _formfield
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["benchmark"].empty_label = None
+        self.fields["track"].choices = Track.choices
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

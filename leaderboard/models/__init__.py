@@ -3,6 +3,7 @@ from __future__ import annotations
 from leaderboard.models.accounts import Profile
 from leaderboard.models.benchmark import Benchmark, Modality, Task
 from leaderboard.models.boards import BoardEntry, BoardState
+from leaderboard.models.licences import AcceptedVia, LicenceAcceptance
 from leaderboard.models.submission import (
     FINAL,
     IN_FLIGHT,
@@ -21,11 +22,13 @@ from leaderboard.models.workers import WorkerHeartbeat
 __all__ = [
     "FINAL",
     "IN_FLIGHT",
+    "AcceptedVia",
     "Aggregate",
     "ApiToken",
     "Benchmark",
     "BoardEntry",
     "BoardState",
+    "LicenceAcceptance",
     "Modality",
     "Pretraining",
     "Profile",

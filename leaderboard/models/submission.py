@@ -6,10 +6,18 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 
 from leaderboard.models.benchmark import Benchmark, Modality, Task
+from leaderboard.models.validators import (
+    MAX_TUNABLE_PARAMS,
+    HttpUrlValidator,
+    validate_backbones,
+    validate_method_family,
+)
 
+DESCRIPTION_LIMIT = 5000
 USER_LOG_LIMIT = 20_000  # characters kept of the user log (oldest lines dropped first)
 STAFF_LOG_LIMIT = 200_000
 
@@ -68,17 +76,27 @@ class Submission(models.Model):
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
 
     method_name = models.CharField(max_length=100)
-    method_family = models.CharField(max_length=50, blank=True)
-    backbones = models.JSONField(default=dict, blank=True)
+    method_family = models.CharField(
+        max_length=50, blank=True, validators=[validate_method_family]
+    )
+    backbones = models.JSONField(default=dict, blank=True, validators=[validate_backbones])
     pretraining = models.CharField(
         max_length=16, choices=Pretraining.choices, default=Pretraining.UNKNOWN
     )
-    reported_tunable_params = models.BigIntegerField(null=True, blank=True)
+    reported_tunable_params = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_TUNABLE_PARAMS)],
+    )
     verified_tunable_params = models.BigIntegerField(null=True, blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
-    description = models.TextField(blank=True)
-    paper_url = models.URLField(blank=True)
-    code_url = models.URLField(blank=True)
+    description = models.TextField(
+        blank=True,
+        max_length=DESCRIPTION_LIMIT,  # forms and the API read it; the validator is the model's
+        validators=[MaxLengthValidator(DESCRIPTION_LIMIT)],
+    )
+    paper_url = models.URLField(blank=True, validators=[HttpUrlValidator()])
+    code_url = models.URLField(blank=True, validators=[HttpUrlValidator()])
     is_public = models.BooleanField(default=True)
     is_baseline = models.BooleanField(default=False)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
@@ -68,77 +69,69 @@ class SubmissionRequest:
     sha256: str | None = None
 
 
-def clean_text(value: str, *, field_name: str, max_length: int, required: bool = False) -> str:
-    """Strip control and bidirectional-override characters; bound the length."""
-    cleaned = _CONTROL.sub("", value or "").strip()
-    if required and not cleaned:
-        raise UploadRefused(f"{field_name} is required", field=field_name)
-    if len(cleaned) > max_length:
-        raise UploadRefused(
-            f"{field_name} is {len(cleaned)} characters long; the limit is {max_length}",
-            field=field_name,
-        )
-    return cleaned
+def clean_text(value: str) -> str:
+    """Strip control and bidirectional-override characters (the model fields bound the length)."""
+    return _CONTROL.sub("", value or "").strip()
 
 
-def _check_fields(req: SubmissionRequest) -> None:
-    if req.track not in Track.values:
-        raise UploadRefused(f"track must be one of {', '.join(Track.values)}", field="track")
-    if req.protocol not in Protocol.values:
-        raise UploadRefused(
-            f"protocol must be one of {', '.join(Protocol.values)}", field="protocol"
-        )
-    if req.pretraining not in Pretraining.values:
-        raise UploadRefused(
-            f"pretraining must be one of {', '.join(Pretraining.values)}", field="pretraining"
-        )
-    if req.reported_tunable_params is not None and not 0 <= req.reported_tunable_params < 10**13:
-        raise UploadRefused("tunable_params must be between 0 and 10^13", field="tunable_params")
-    if req.seed is not None and not -(2**63) <= req.seed < 2**63:
-        raise UploadRefused("seed must fit in 64 bits", field="seed")
-    req.method_name = clean_text(req.method_name, field_name="method_name", max_length=100)
-    req.method_family = clean_text(req.method_family, field_name="method_family", max_length=50)
-    if "/" in req.method_family:  # the family is a URL path segment (/methods/<family>/)
-        raise UploadRefused("method_family may not contain '/'", field="method_family")
-    req.description = clean_text(req.description, field_name="description", max_length=5000)
-    for name in ("paper_url", "code_url"):
-        value = clean_text(getattr(req, name), field_name=name, max_length=200)
-        if value and not re.match(r"^https?://[^\s<>\"']+$", value):
-            raise UploadRefused(f"{name} must be an http(s) URL", field=name)
-        setattr(req, name, value)
-    if req.idempotency_key is not None:
-        req.idempotency_key = (
-            clean_text(req.idempotency_key, field_name="idempotency_key", max_length=100) or None
-        )
-    if (
-        not isinstance(req.backbones, dict)
-        or len(req.backbones) > 8
-        or any(
-            not isinstance(k, str) or not isinstance(v, str) or len(k) > 50 or len(v) > 100
-            for k, v in req.backbones.items()
-        )
-    ):
-        raise UploadRefused(
-            "backbones must map up to 8 role names to backbone ids", field="backbones"
-        )
+# Request fields that the model names differently.
+REQUEST_NAMES = {"reported_tunable_params": "tunable_params", "original_filename": "file"}
+# Fields the model cannot check without queries (or before the file is stored).
+NOT_VALIDATED = ["owner", "benchmark", "file"]
 
 
-def _existing(req: SubmissionRequest) -> Submission | None:
-    if not req.idempotency_key:
+def validate(submission: Submission) -> None:
+    """The model fields' own validators (lengths, ranges, URLs, choices): the one source of the
+    limits the web form and the API also apply."""
+    try:
+        submission.full_clean(
+            exclude=NOT_VALIDATED, validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as exc:
+        name, messages = next(iter(exc.message_dict.items()))
+        field_name = REQUEST_NAMES.get(name, name)
+        raise UploadRefused(f"{field_name}: {messages[0]}", field=field_name) from None
+
+
+def _unsaved(req: SubmissionRequest) -> Submission:
+    return Submission(
+        owner=req.owner,
+        benchmark=req.benchmark,
+        track=req.track,
+        protocol=req.protocol,
+        original_filename=clean_text(Path(req.upload.name).name),
+        idempotency_key=clean_text(req.idempotency_key or "") or None,
+        method_name=clean_text(req.method_name) or "unnamed",
+        method_family=clean_text(req.method_family),
+        backbones=req.backbones or {},
+        pretraining=req.pretraining,
+        reported_tunable_params=req.reported_tunable_params,
+        seed=req.seed,
+        description=clean_text(req.description),
+        paper_url=clean_text(req.paper_url),
+        code_url=clean_text(req.code_url),
+        is_public=req.is_public,
+        is_baseline=req.is_baseline,
+    )
+
+
+def _existing(owner: AbstractBaseUser, key: str | None) -> Submission | None:
+    if not key:
         return None
-    return Submission.objects.filter(owner=req.owner, idempotency_key=req.idempotency_key).first()
+    return Submission.objects.filter(owner=owner, idempotency_key=key).first()
 
 
 def create_submission(req: SubmissionRequest) -> Submission:
     """Validate cheaply, store the file, record the submission and enqueue it after commit.
 
-    Raises :class:`UploadRefused` (or :class:`QuotaExceeded`) before anything is stored.
+    Raises :class:`UploadRefused` (or :class:`QuotaExceeded`) and then keeps nothing stored.
     A repeated idempotency key returns the submission it created the first time.
     """
-    existing = _existing(req)
+    submission = _unsaved(req)
+    existing = _existing(req.owner, submission.idempotency_key)
     if existing is not None:
         return existing
-    _check_fields(req)
+    validate(submission)
     check_extension(req.upload.name)
     path, size, digest = spool(req.upload)
     try:
@@ -148,10 +141,20 @@ def create_submission(req: SubmissionRequest) -> Submission:
                 f"{req.sha256.strip().lower()}; the upload was corrupted or the wrong file was sent",
                 field="sha256",
             )
-        facts = _cheap_checks(req, path)
-        return _record(req, path, size, digest, facts)
+        _apply_facts(submission, _cheap_checks(req, path), req)
+        submission.file_size = size
+        submission.sha256 = digest
+        submission.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} received {size} bytes")
+        # Stored before the quota lock is taken: a slow write (to S3, say) holds no row lock.
+        with path.open("rb") as handle:
+            submission.file.save("upload.zip", File(handle), save=False)  # upload_path randomises
     finally:
         path.unlink(missing_ok=True)
+    try:
+        return _record(submission)
+    except BaseException:
+        submission.file.delete(save=False)  # refused or rolled back: no orphaned object
+        raise
 
 
 def _cheap_checks(req: SubmissionRequest, path: Path) -> dict[str, Any]:
@@ -169,44 +172,31 @@ def _cheap_checks(req: SubmissionRequest, path: Path) -> dict[str, Any]:
     return facts
 
 
-def _record(
-    req: SubmissionRequest, path: Path, size: int, digest: str, facts: dict[str, Any]
-) -> Submission:
+def _apply_facts(submission: Submission, facts: dict[str, Any], req: SubmissionRequest) -> None:
+    """A checkpoint's manifest names the method when the request does not."""
+    if not clean_text(req.method_name) and facts.get("method"):
+        submission.method_name = clean_text(str(facts["method"]))
+    if not submission.method_family and facts.get("family"):
+        submission.method_family = clean_text(str(facts["family"]))
+    if facts.get("backbones"):
+        submission.backbones = facts["backbones"]
+    validate(submission)
+
+
+def _record(submission: Submission) -> Submission:
+    """Check the quota and insert the row under the user's lock; the file is already stored."""
     with transaction.atomic():
         # Serialise one user's submissions so that two parallel uploads cannot both pass the quota.
-        Profile.objects.select_for_update().get_or_create(user=req.owner)
-        existing = _existing(req)
+        Profile.objects.select_for_update().get_or_create(user=submission.owner)
+        existing = _existing(submission.owner, submission.idempotency_key)
         if existing is not None:
+            submission.file.delete(save=False)  # a parallel retry of the same upload won
             return existing
-        decision = check_quota(req.owner, req.benchmark, baseline=req.is_baseline)
+        decision = check_quota(
+            submission.owner, submission.benchmark, baseline=submission.is_baseline
+        )
         if not decision.allowed:
             raise QuotaExceeded(decision.message, decision.retry_after_s)
-        submission = Submission(
-            owner=req.owner,
-            benchmark=req.benchmark,
-            track=req.track,
-            protocol=req.protocol,
-            original_filename=clean_text(
-                Path(req.upload.name).name, field_name="file name", max_length=255
-            ),
-            file_size=size,
-            sha256=digest,
-            idempotency_key=req.idempotency_key,
-            method_name=req.method_name or str(facts.get("method") or "unnamed"),
-            method_family=req.method_family or str(facts.get("family") or ""),
-            backbones=facts.get("backbones") or req.backbones,
-            pretraining=req.pretraining,
-            reported_tunable_params=req.reported_tunable_params,
-            seed=req.seed,
-            description=req.description,
-            paper_url=req.paper_url,
-            code_url=req.code_url,
-            is_public=req.is_public,
-            is_baseline=req.is_baseline,
-        )
-        submission.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} received {size} bytes")
-        with path.open("rb") as handle:
-            submission.file.save("upload.zip", File(handle), save=False)  # upload_path randomises
         submission.save()
         pk = submission.pk
         transaction.on_commit(lambda: enqueue(pk))

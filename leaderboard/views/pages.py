@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from leaderboard.models import (
     IN_FLIGHT,
+    AcceptedVia,
     Benchmark,
     BoardEntry,
     Modality,
@@ -32,6 +33,7 @@ from leaderboard.services.exports import (
     public_download_response,
     sample_submission_response,
 )
+from leaderboard.services.licences import record_acceptance
 from leaderboard.services.pagecache import cached, catalogue_version, hashed
 
 LEADERS = 3
@@ -216,6 +218,7 @@ def task_download(request: HttpRequest, slug: str) -> HttpResponse:
     error = ""
     if request.method == "POST":
         if request.POST.get("accept") == "yes":
+            record_acceptance(task, request.user, via=AcceptedVia.WEB)
             return public_download_response(task)
         error = "Tick the box to accept the data licence before downloading."
     status = 400 if error else 200

@@ -14,6 +14,7 @@ from django.test import RequestFactory
 
 from datasets.bundle import TEST_SPLITS, load_split, read_meta
 from evaluator.predictions import load_predictions
+from leaderboard.models import ApiToken, LicenceAcceptance, Task
 from leaderboard.services.boardquery import BoardFilters, load_board
 from leaderboard.services.boards import recompute
 from leaderboard.views.boards import board_context
@@ -45,10 +46,14 @@ def test_tasks_filtered(api: Any, benchmark: Any, tiny_bundles: Path) -> None:
     assert api.get("/api/v1/tasks/nope/").status_code == 404
 
 
+def _accepted(api: Any, slug: str) -> dict[str, str]:
+    return {"accept_license": api.get(f"/api/v1/tasks/{slug}/").json()["license"]}
+
+
 def test_download_is_the_public_npz_with_its_checksum(
     api: Any, benchmark: Any, tiny_bundles: Path
 ) -> None:
-    response = api.get("/api/v1/tasks/tiny-cxr/download")
+    response = api.get("/api/v1/tasks/tiny-cxr/download", _accepted(api, "tiny-cxr"))
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
     assert response["X-Content-SHA256"] == hashlib.sha256(body).hexdigest()
@@ -60,9 +65,54 @@ def test_download_is_the_public_npz_with_its_checksum(
         assert list(npz["test_ood_image_ids"]) == list(
             load_split(tiny_bundles, meta, "test_ood", images=False).image_ids
         )
-    again = api.get("/api/v1/tasks/tiny-cxr/download")
+    again = api.get("/api/v1/tasks/tiny-cxr/download", _accepted(api, "tiny-cxr"))
     assert again["X-Content-SHA256"] == response["X-Content-SHA256"]  # served from the cache
     assert api.get("/api/v1/tasks/nope/download").json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("accepted", [None, "", "MIT", "cc0-1.0"])
+def test_download_needs_the_licence_accepted_by_name(
+    api: Any, benchmark: Any, accepted: str | None
+) -> None:
+    licence = api.get("/api/v1/tasks/tiny-cxr/").json()["license"]
+    query = {} if accepted is None else {"accept_license": accepted}
+    response = api.get("/api/v1/tasks/tiny-cxr/download", query)
+    body = response.json()
+    assert response.status_code == 403, body
+    assert (body["code"], body["field"]) == ("license_not_accepted", "accept_license")
+    assert f"accept_license={licence}" in body["detail"]
+    assert not LicenceAcceptance.objects.exists()
+
+
+def test_each_accepted_download_records_who_accepted_what(
+    api: Any, alice: Any, benchmark: Any, as_user: Any
+) -> None:
+    task = Task.objects.get(slug="tiny-cxr")
+    assert api.get("/api/v1/tasks/tiny-cxr/download", _accepted(api, "tiny-cxr")).status_code == 200
+    client = as_user(alice, "read")
+    assert client.get("/api/v1/tasks/tiny-cxr/download", _accepted(api, "tiny-cxr")).status_code == 200
+    token = ApiToken.objects.get(user=alice)
+    records = list(LicenceAcceptance.objects.order_by("accepted_at", "pk"))
+    assert [(r.user, r.token, r.via) for r in records] == [
+        (None, None, "api"), (alice, token, "api"),
+    ]  # fmt: skip
+    assert {(r.task, r.task_version, r.licence) for r in records} == {
+        (task, task.version, task.license)
+    }
+
+
+def test_the_web_page_records_the_same_acceptance(
+    client: Any, alice: Any, benchmark: Any
+) -> None:
+    task = Task.objects.get(slug="tiny-cxr")
+    refused = client.post("/tasks/tiny-cxr/download", {})
+    assert refused.status_code == 400 and not LicenceAcceptance.objects.exists()
+    client.force_login(alice)
+    response = client.post("/tasks/tiny-cxr/download", {"accept": "yes"})
+    assert response.status_code == 200
+    record = LicenceAcceptance.objects.get()
+    assert (record.user, record.token, record.via) == (alice, None, "web")
+    assert (record.task, record.task_version, record.licence) == (task, task.version, task.license)
 
 
 def test_sample_submission_is_accepted_by_the_evaluator(

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _format(api: Any) -> tuple[str, str]:
-    response = api.get("/api/v1/tasks/tiny-cxr/download")
+    licence = api.get("/api/v1/tasks/tiny-cxr/").json()["license"]
+    response = api.get("/api/v1/tasks/tiny-cxr/download", {"accept_license": licence})
     assert response.status_code == 200
     with np.load(io.BytesIO(b"".join(response.streaming_content)), allow_pickle=False) as npz:
         return str(npz["format"]), response["X-Content-SHA256"]

@@ -3,6 +3,7 @@ response of any endpoint carries hidden labels or hidden patient ids."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -16,12 +17,19 @@ from django.core import signals
 from django.core.management import call_command
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.hooks import HookDispatcher, HookScope
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport.serialization import Binary
 
 from datasets.bundle import TEST_SPLITS, load_split, read_meta, task_dir
 from leaderboard.services.boards import recompute
@@ -29,6 +37,7 @@ from leaderboard.services.registration import sync_benchmark
 from medvtab.wsgi import application
 from tests.api.conftest import make_submission, token_client
 from tests.factories import write_tiny_task
+from tests.leaderboard.conftest import predictions_zip
 
 pytestmark = pytest.mark.django_db
 CHECKS = [
@@ -36,7 +45,13 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    # The schema says what the API does: anonymous reads are declared optional-auth, data the
+    # schema allows is accepted and data it forbids is refused.
+    ignored_auth,
+    positive_data_acceptance,
+    negative_data_rejection,
 ]
+SUBMIT = ("POST", "/api/v1/submissions/")
 
 
 def test_schema_generates_without_warnings_and_validates(tmp_path: Path) -> None:
@@ -58,8 +73,33 @@ def _operations(schema: Any) -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def _fuzz(operation: Any, headers: dict[str, str], examples: int, seen: list[int]) -> None:
-    @given(case=operation.as_strategy())
+def _valid_upload(root: Path) -> HookDispatcher:
+    """Pin what no schema can describe (a real archive of a known benchmark, its sha256) and let
+    the fuzzer generate every other field of a positive upload."""
+    payload = Binary(predictions_zip(root))
+    pinned = {
+        "file": payload,
+        "sha256": hashlib.sha256(payload.data).hexdigest(),
+        "benchmark": "tiny-bench",
+        "track": "predictions",
+    }
+
+    def map_body(ctx: Any, body: Any) -> Any:
+        upload = (ctx.operation.method.upper(), ctx.operation.path) == SUBMIT
+        return {**body, **pinned} if upload and isinstance(body, dict) else body
+
+    hooks = HookDispatcher(scope=HookScope.TEST)
+    hooks.register_hook_with_name(map_body, "map_body")
+    return hooks
+
+
+def _fuzz(
+    operation: Any, headers: dict[str, str], examples: int, mode: GenerationMode, pin: Any
+) -> tuple[list[int], str | None]:
+    seen: list[int] = []
+    strategy = operation.as_strategy(generation_mode=mode, hooks=pin if mode.is_positive else None)
+
+    @given(case=strategy)
     @settings(
         max_examples=examples,
         deadline=None,
@@ -71,7 +111,17 @@ def _fuzz(operation: Any, headers: dict[str, str], examples: int, seen: list[int
         response = case.call_and_validate(headers=headers, checks=CHECKS)
         seen.append(response.status_code)
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:
+        return seen, None  # nothing of this operation can be made schema-invalid
+    except BaseExceptionGroup as group:  # every operation's failures are reported together
+        found = str(group)  # the report: each failure with its request and response
+    except Exception as exc:
+        found = str(exc)
+    else:
+        return seen, None
+    return seen, f"{operation.label} [{mode.value}, {'token' if headers else 'anonymous'}]: {found}"
 
 
 @pytest.fixture
@@ -89,7 +139,8 @@ def keep_connection() -> Any:
 def test_fuzz_every_operation(
     alice: Any, benchmark: Any, tiny_bundles: Path, settings: Any
 ) -> None:
-    """Anonymous and with a submit token: no 500, every response as the schema says."""
+    """Anonymous and with a submit token, positive and negative data: no 500, every response as
+    the schema says, declared auth enforced, allowed data accepted and forbidden data refused."""
     settings.MEDVTAB_QUOTA_ATTEMPTS = 10_000
     settings.MEDVTAB_QUOTA_IN_FLIGHT = 10_000
     settings.MEDVTAB_QUOTA_SCORED = 10_000
@@ -99,12 +150,18 @@ def test_fuzz_every_operation(
     bearer = {"Authorization": client._credentials["HTTP_AUTHORIZATION"]}
     operations = _operations(schema)
     assert len(operations) >= 12
+    pin = _valid_upload(tiny_bundles)
     seen: list[int] = []
+    failures: list[str] = []
     for operation in operations:
-        _fuzz(operation, {}, 6, seen)
-        _fuzz(operation, bearer, 6, seen)
-    assert len(seen) >= 6 * len(operations)
-    assert {200, 400, 401, 404} <= set(seen), sorted(set(seen))
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            for headers in ({}, bearer):
+                statuses, failure = _fuzz(operation, headers, 5, mode, pin)
+                seen += statuses
+                failures += [failure] if failure else []
+    assert not failures, "\n\n".join(failures)
+    assert len(seen) >= 4 * 4 * len(operations)
+    assert {200, 201, 400, 401, 404} <= set(seen), sorted(set(seen))
 
 
 def _distinctive_hidden(root: Path) -> None:
@@ -132,7 +189,11 @@ def _walk(client: Any, schema: dict[str, Any], values: dict[str, str]) -> dict[s
             path = template
             for name, value in zip(names, combo, strict=True):
                 path = path.replace("{" + name + "}", value)
-            response = client.get(path)
+            query = {}
+            if path.endswith("/download"):  # accept the licence, as a participant does
+                task = client.get(path.removesuffix("download")).json()
+                query["accept_license"] = task.get("license", "")
+            response = client.get(path, query)
             assert response.status_code < 500, path
             bodies[path] = (
                 b"".join(response.streaming_content) if response.streaming else response.content
@@ -157,7 +218,7 @@ def test_hidden_labels_and_patients_appear_in_no_response(
     slugs = "tiny-cxr|tiny-derm|tiny-oct|tiny-hidden"
     values = {"slug": f"tiny-bench|{slugs}", "benchmark": "tiny-bench", "id": str(subs[0].pk)}
     bodies = _walk(client, schema, values)
-    assert any(p.endswith("/download") for p in bodies) and any(
+    assert any(p.endswith("/download") and b.startswith(b"PK") for p, b in bodies.items()) and any(
         "/leaderboards/" in p for p in bodies
     )
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from leaderboard.api.tokens import create_token
-from leaderboard.models import Submission
+from leaderboard.models import LicenceAcceptance, Submission
 from leaderboard.services.registration import sync_benchmark
 from tests.integration.conftest import Stack, stack  # noqa: F401 - fixture
 from tests.leaderboard.conftest import make_user, predictions_zip
@@ -76,8 +76,12 @@ def test_submit_wait_json_equals_the_api(
     board = _client(url, token, "leaderboard", "tiny-bench", "--json")
     assert board.returncode == 0 and json.loads(board.stdout)["benchmark"] == "tiny-bench"
     out = tmp_path / "cxr.npz"
-    fetched = _client(url, token, "download", "tiny-cxr", "--out", str(out))
+    refused = _client(url, token, "download", "tiny-cxr", "--out", str(out))
+    assert refused.returncode == 2 and "--accept-license" in refused.stderr
+    fetched = _client(url, token, "download", "tiny-cxr", "--out", str(out), "--accept-license")
     assert fetched.returncode == 0, fetched.stderr
+    accepted = LicenceAcceptance.objects.get()
+    assert (accepted.user.username, accepted.via) == (sub.owner.username, "api")
     with np.load(out, allow_pickle=False) as npz:
         assert "train_images" in npz.files and "test_id_labels" not in npz.files
     assert Submission.objects.count() == 1

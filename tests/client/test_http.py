@@ -150,14 +150,38 @@ def test_quota_refusal_is_not_retried(serve: Any, tmp_path: Path) -> None:
     assert len(script.requests) == 1
 
 
+TASK = (200, {"slug": "t", "license": "CC BY 4.0"}, {})
+
+
 def test_download_checks_the_sha256(serve: Any, tmp_path: Path) -> None:
     data = b"npz bytes"
     good = (200, data, {"X-Content-SHA256": hashlib.sha256(data).hexdigest()})
-    script = serve(Script((200, data, {"X-Content-SHA256": "0" * 64}), good))
+    script = serve(Script(TASK, (200, data, {"X-Content-SHA256": "0" * 64}), good))
     out = tmp_path / "task.npz"
-    assert main(["download", "t", "--out", str(out)]) == 0
-    assert out.read_bytes() == data and len(script.requests) == 2
-    serve(Script((200, data, {"X-Content-SHA256": "0" * 64})))
+    assert main(["download", "t", "--out", str(out), "--accept-license"]) == 0
+    assert out.read_bytes() == data and len(script.requests) == 3
+    serve(Script(TASK, (200, data, {"X-Content-SHA256": "0" * 64})))
     bad = tmp_path / "bad.npz"
-    assert main(["--retries", "1", "download", "t", "--out", str(bad)]) == 4
+    assert main(["--retries", "1", "download", "t", "--out", str(bad), "--accept-license"]) == 4
     assert not bad.exists() and not bad.with_name("bad.npz.part").exists()
+
+
+def test_download_sends_the_accepted_licence(serve: Any, tmp_path: Path, capsys: Any) -> None:
+    data = b"npz bytes"
+    script = serve(Script(TASK, (200, data, {})))
+    assert main(["download", "t", "--out", str(tmp_path / "t.npz"), "--accept-license"]) == 0
+    (_, task_path, _, _), (_, path, _, _) = script.requests
+    assert task_path == "/api/v1/tasks/t/"
+    assert path == "/api/v1/tasks/t/download?accept_license=CC+BY+4.0"
+    assert "CC BY 4.0" in capsys.readouterr().err
+
+
+def test_download_without_accepting_the_licence_is_a_usage_error(
+    serve: Any, tmp_path: Path, capsys: Any
+) -> None:
+    script = serve(Script(TASK))
+    out = tmp_path / "t.npz"
+    assert main(["download", "t", "--out", str(out)]) == 2
+    assert len(script.requests) == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert "'CC BY 4.0'" in err and "--accept-license" in err

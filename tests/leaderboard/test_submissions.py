@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,92 @@ def test_staff_and_baselines_are_exempt(
         submit(staff_user, benchmark, predictions())
         submit(alice, benchmark, predictions(), is_baseline=True)
     assert Submission.objects.count() == 4
+
+
+def _stored_uploads(settings: Any) -> list[Path]:
+    folder = Path(settings.MEDIA_ROOT) / "submissions"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_upload_is_stored_outside_the_quota_lock(
+    alice: Any, benchmark: Any, predictions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing up to 512 MiB (to S3, say) must not hold the quota's row lock."""
+    from django.core.files.storage import FileSystemStorage
+    from django.db import connection
+
+    in_transaction: list[bool] = []
+    original = FileSystemStorage._save
+
+    def watched(self: FileSystemStorage, name: str, content: Any, **kw: Any) -> str:
+        in_transaction.append(connection.in_atomic_block)
+        return original(self, name, content, **kw)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", watched)
+    submit(alice, benchmark, predictions())
+    assert in_transaction == [False]
+
+
+def test_quota_refusal_deletes_the_stored_upload(
+    alice: Any, benchmark: Any, predictions: Any, settings: Any
+) -> None:
+    settings.MEDVTAB_QUOTA_ATTEMPTS = 1
+    kept = submit(alice, benchmark, predictions())
+    with pytest.raises(QuotaExceeded):
+        submit(alice, benchmark, predictions())
+    assert [p.name for p in _stored_uploads(settings)] == [Path(kept.file.name).name]
+
+
+def test_a_failed_insert_leaves_no_stored_object(
+    alice: Any, benchmark: Any, predictions: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import DatabaseError
+
+    def refuse(self: Submission, *args: Any, **kwargs: Any) -> None:
+        raise DatabaseError("the insert failed")
+
+    monkeypatch.setattr(Submission, "save", refuse)
+    with pytest.raises(DatabaseError):
+        submit(alice, benchmark, predictions())
+    assert _stored_uploads(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"method_name": "m" * 101}, "method_name", "at most 100 characters"),
+        ({"method_family": "a/b"}, "method_family", "'/'"),
+        ({"description": "d" * 5001}, "description", "at most 5000 characters"),
+        ({"paper_url": "ftp://example.org/paper"}, "paper_url", "http(s) URL"),
+        ({"code_url": "javascript:alert(1)"}, "code_url", "Enter a valid"),
+        ({"seed": 2**63}, "seed", "less than or equal to"),
+        ({"reported_tunable_params": -1}, "tunable_params", "greater than or equal to 0"),
+        ({"reported_tunable_params": 10**13 + 1}, "tunable_params", "less than or equal to"),
+        ({"backbones": {f"r{i}": "vit" for i in range(9)}}, "backbones", "up to 8"),
+        ({"track": "video"}, "track", "not a valid choice"),
+        ({"pretraining": "alien"}, "pretraining", "not a valid choice"),
+    ],
+)
+def test_the_model_fields_limits_apply_to_every_caller(
+    alice: Any, benchmark: Any, predictions: Any, fields: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(UploadRefused, match=re.escape(message)) as info:
+        submit(alice, benchmark, predictions(), **fields)
+    assert info.value.field == field
+    assert Submission.objects.count() == 0
+
+
+def test_limits_are_inclusive_and_control_characters_are_stripped(
+    alice: Any, benchmark: Any, predictions: Any
+) -> None:
+    sub = submit(
+        alice,
+        benchmark,
+        predictions(),
+        method_name="m" * 99 + "\u202e",
+        seed=2**63 - 1,
+        reported_tunable_params=10**13,
+        paper_url="https://example.org/paper",
+    )
+    assert sub.method_name == "m" * 99 and sub.seed == 2**63 - 1
+    assert sub.reported_tunable_params == 10**13
