@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from leaderboard.models import (
@@ -228,9 +229,9 @@ def enqueue(submission_id: int) -> bool:
     except Exception as exc:  # kombu raises several types when the broker is down
         log.warning("could not send submission %s to the broker: %s", submission_id, exc)
         return False
-    now = timezone.now()
+    # the database's clock, which the reaper compares with (web hosts' clocks may drift)
     Submission.objects.filter(pk=submission_id, status=Status.PENDING).update(
-        status=Status.QUEUED, queued_at=now
+        status=Status.QUEUED, queued_at=Now()
     )
     return True
 
@@ -241,9 +242,9 @@ def cancel(submission: Submission, by: AbstractBaseUser) -> bool:
         if sub.status not in (Status.PENDING, Status.QUEUED):
             return False
         sub.status = Status.CANCELLED
-        sub.finished_at = timezone.now()
+        sub.finished_at = Now()
         sub.error = "Cancelled before it ran."
-        sub.append_log(f"{sub.finished_at:%Y-%m-%d %H:%M:%S} cancelled by {by.get_username()}")
+        sub.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} cancelled by {by.get_username()}")
         sub.save()
     return True
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from evaluator.errors import SubmissionInvalid
 from leaderboard.models import Benchmark, Status, Submission, WorkerHeartbeat
-from leaderboard.services import reaper
+from leaderboard.services import reaper, submissions
 from leaderboard.tasks import evaluation
 from leaderboard.tasks.base import time_limits
 from leaderboard.tasks.evaluation import Claimant, claim, run_evaluation
@@ -102,6 +102,27 @@ def test_reaper_compares_on_the_database_clock(running: Any, skewed_clock: Any) 
     skewed_clock(-HOUR)  # the beat host's clock is an hour late
     report = reaper.reap()
     assert report.requeued == [sub.pk]
+
+
+@pytest.mark.django_db
+def test_web_host_stamps_queue_and_cancel_times_with_the_database_clock(
+    running: Any, skewed_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Sent:
+        def apply_async(self, **_: Any) -> None:  # the broker took it
+            return None
+
+    monkeypatch.setattr(submissions, "_task_for", lambda track: Sent())
+    queued, cancelled = running(), running()
+    Submission.objects.filter(pk__in=[queued.pk, cancelled.pk]).update(status=Status.PENDING)
+    skewed_clock(HOUR)  # the web host's clock is an hour early: the reaper would wait an hour
+    assert submissions.enqueue(queued.pk)
+    assert submissions.cancel(cancelled, queued.owner)
+    queued.refresh_from_db()
+    cancelled.refresh_from_db()
+    assert queued.queued_at is not None and cancelled.finished_at is not None
+    assert abs(queued.queued_at - db_now(Submission)) < timedelta(seconds=5)
+    assert abs(cancelled.finished_at - db_now(Submission)) < timedelta(seconds=5)
 
 
 # --- incarnations and pool processes -------------------------------------------------------------
