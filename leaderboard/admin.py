@@ -1,4 +1,5 @@
-"""Operators' admin pages: tasks, submissions (with their logs and results), tokens, workers."""
+"""Operators' admin pages: tasks, submissions (with their logs and results), tokens, workers and
+the record of licence acceptances."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from leaderboard.models import (
     Aggregate,
     ApiToken,
     Benchmark,
+    LicenceAcceptance,
     Modality,
     Profile,
     Result,
@@ -144,3 +146,18 @@ class ProfileAdmin(admin.ModelAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ("hostname", "queues", "pid", "last_seen")
+
+
+@admin.register(LicenceAcceptance)
+class LicenceAcceptanceAdmin(admin.ModelAdmin):
+    """Who accepted which licence for which download: a record, so nobody edits or adds to it here."""
+
+    list_display = ("accepted_at", "user", "task", "task_version", "licence", "via", "token")
+    list_filter = ("via", "task__benchmark")
+    search_fields = ("user__username", "task__slug", "licence")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -47,3 +47,8 @@ def test_rerun_action(admin_client_: Client, alice: Any, benchmark: Any) -> None
     assert response.status_code == 302
     sub.refresh_from_db()
     assert sub.status in (Status.PENDING, Status.QUEUED) and sub.error == ""
+
+
+def test_licence_acceptances_are_a_read_only_record(admin_client_: Client) -> None:
+    assert admin_client_.get("/admin/leaderboard/licenceacceptance/").status_code == 200
+    assert admin_client_.get("/admin/leaderboard/licenceacceptance/add/").status_code == 403
