@@ -10,17 +10,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evaluator.metrics import METRICS
+from leaderboard.api import rendered
 from leaderboard.api.exceptions import ApiError
 from leaderboard.api.params import is_slug, query_slug, slug_path, slug_query
 from leaderboard.api.schema import NO_NUL
 from leaderboard.api.serializers import LeaderboardPageSerializer
 from leaderboard.models import BoardEntry, Submission
+from leaderboard.services import boardcache
 from leaderboard.services.boardquery import (
     PRETRAININGS,
     PROTOCOLS,
@@ -28,9 +30,7 @@ from leaderboard.services.boardquery import (
     TRACKS,
     Board,
     BoardFilters,
-    default_protocol,
     filtered,
-    load_board,
     metric_for,
     ordered,
     page_of,
@@ -165,40 +165,51 @@ class Leaderboard(APIView):
         parameters=[slug_path("benchmark", "benchmark slug"), *PARAMETERS],
         responses=LeaderboardPageSerializer,
     )
-    def get(self, request: Request, benchmark: str) -> Response:
+    def get(self, request: Request, benchmark: str) -> HttpResponse:
         if not is_slug(benchmark):
             raise ApiError(f"no benchmark '{benchmark}'", code="not_found", status_code=404)
         check_query(request)
         modality = query_slug(request, "modality") or None
         checkpoint_only = _checkpoint_only(request, modality)
-        board = load_board(benchmark, modality, checkpoint_only=checkpoint_only)
-        if board is None:
+        found = boardcache.board_for(request._request, benchmark, modality, checkpoint_only)
+        if found is None:
             what = f"modality '{modality}' of " if modality else ""
             what = "checkpoint-only tasks in " if checkpoint_only else what
             raise ApiError(
                 f"no board for {what}benchmark '{benchmark}'", code="not_found", status_code=404
             )
+        board, protocol = found
         _check_sorted_task(request, board)
         f = BoardFilters.parse(
             request.query_params,
             [t.slug for t in board.tasks],
             list(CHOICES["metric"][1:]),  # a known metric the board lacks reads as empty cells
-            default_protocol(board.benchmark.pk),
+            protocol,
         )
-        qs = ordered(filtered(board, f), board, f)
-        rows, page, pages = page_of(qs.filter(complete=True), f.page)
-        incomplete, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)
-        return Response(
-            {
-                "benchmark": board.benchmark.slug,
-                "board": board.slug,
-                "filters": f.params(page=1, ipage=1),
-                "tasks": [t.slug for t in board.tasks],
-                "page": page,
-                "num_pages": pages,
-                "ipage": ipage,
-                "num_ipages": ipages,
-                "results": [row_json(e, board, f) for e in rows],
-                "incomplete": [row_json(e, board, f) for e in incomplete],
-            }
+        render = rendered.renderer_for(request)
+        content = boardcache.body(
+            request._request,
+            "api",
+            board,
+            f"{rendered.variant(request)}:{f.cache_key()}",
+            lambda: render(board_page(board, f)),
         )
+        return rendered.response(request, content)
+
+
+def board_page(board: Board, f: BoardFilters) -> dict[str, Any]:
+    qs = ordered(filtered(board, f), board, f)
+    rows, page, pages = page_of(qs.filter(complete=True), f.page)
+    incomplete, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)
+    return {
+        "benchmark": board.benchmark.slug,
+        "board": board.slug,
+        "filters": f.params(page=1, ipage=1),
+        "tasks": [t.slug for t in board.tasks],
+        "page": page,
+        "num_pages": pages,
+        "ipage": ipage,
+        "num_ipages": ipages,
+        "results": [row_json(e, board, f) for e in rows],
+        "incomplete": [row_json(e, board, f) for e in incomplete],
+    }

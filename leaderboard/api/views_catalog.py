@@ -13,12 +13,14 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from datasets.bundle import BundleError
+from leaderboard.api import rendered
 from leaderboard.api.downloads import public_npz, sample_csv
 from leaderboard.api.exceptions import ApiError
 from leaderboard.api.params import is_slug, query_slug, slug_path, slug_query
 from leaderboard.api.serializers import BenchmarkSerializer, ErrorSerializer, TaskSerializer
 from leaderboard.models import AcceptedVia, ApiToken, Benchmark, Modality, Task
 from leaderboard.services.licences import api_refusal, record_acceptance
+from leaderboard.services.pagecache import cached, catalogue_version, hashed
 
 
 class _Benchmarks:
@@ -68,10 +70,22 @@ class TaskList(generics.ListAPIView):
     serializer_class = TaskSerializer
     pagination_class = None
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Links are absolute, so the key has the scheme and host asked for; the catalogue
+        # fingerprint covers every task field.
+        benchmark, modality = self._slugs()
+        parts = (request.build_absolute_uri("/"), benchmark, modality, rendered.variant(request))
+        key = hashed(f"api-tasks:{catalogue_version(request._request)}:{parts}")
+        render = rendered.renderer_for(request)
+        content = cached(key, lambda: render(super(TaskList, self).list(request).data))
+        return rendered.response(request, content)
+
+    def _slugs(self) -> tuple[str | None, str | None]:
+        return query_slug(self.request, "benchmark"), query_slug(self.request, "modality")
+
     def get_queryset(self) -> QuerySet[Task]:
         tasks = Task.objects.select_related("benchmark", "modality")
-        benchmark = query_slug(self.request, "benchmark")
-        modality = query_slug(self.request, "modality")
+        benchmark, modality = self._slugs()
         if benchmark:
             tasks = tasks.filter(benchmark__slug=benchmark)
         if modality:

@@ -103,6 +103,10 @@ class BoardFilters:
     def cache_key(self) -> str:
         return urlencode(sorted(self.params().items()))
 
+    def export_key(self) -> str:
+        """``cache_key`` without the pages, which exports ignore."""
+        return urlencode(sorted(self.params(page=1, ipage=1).items()))
+
 
 def default_protocol(benchmark_id: int) -> str:
     """``full`` once it has entries; until then ``1k`` if that has (the demo's baselines)."""

@@ -1,6 +1,7 @@
 """Overall, per-modality and checkpoint-only boards, their charts and exports.
 
-The board body is cached per board state token, board and filter set; a recompute draws a new
+The board, its body, chart specs and exports are cached (``leaderboard.services.boardcache``)
+per catalogue fingerprint, board state token, board and filter set; a recompute draws a new
 token, so a landed result invalidates every cached page of its benchmark at once, and a token is
 never drawn twice, so no cached page outlives the rows it was rendered from.
 """
@@ -8,17 +9,15 @@ never drawn twice, so no cached page outlives the rows it was rendered from.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
-from django.conf import settings
-from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from leaderboard.models.boards import SPLITS
-from leaderboard.services import charts
+from leaderboard.services import boardcache, charts
 from leaderboard.services.boardhtml import rows_html
 from leaderboard.services.boardquery import (
     PRETRAININGS,
@@ -26,9 +25,7 @@ from leaderboard.services.boardquery import (
     TRACKS,
     Board,
     BoardFilters,
-    default_protocol,
     filtered,
-    load_board,
     ordered,
     page_of,
     row_view,
@@ -37,20 +34,15 @@ from leaderboard.services.boardquery import (
 from leaderboard.services.exports import board_csv, board_json
 
 
-def _board(benchmark: str, modality: str | None, checkpoint_only: bool = False) -> Board:
-    board = load_board(benchmark, modality, checkpoint_only=checkpoint_only)
-    if board is None:
+def _board(
+    request: HttpRequest, benchmark: str, modality: str | None, checkpoint_only: bool = False
+) -> tuple[Board, BoardFilters]:
+    found = boardcache.board_for(request, benchmark, modality, checkpoint_only)
+    if found is None:
         raise Http404("no such board")
-    return board
-
-
-def _filters(request: HttpRequest, board: Board) -> BoardFilters:
-    return BoardFilters.parse(
-        request.GET,
-        [t.slug for t in board.tasks],
-        board.metrics,
-        default_protocol(board.benchmark.pk),
-    )
+    board, protocol = found
+    f = BoardFilters.parse(request.GET, [t.slug for t in board.tasks], board.metrics, protocol)
+    return board, f
 
 
 def _headers(board: Board, f: BoardFilters) -> list[dict[str, object]]:
@@ -136,27 +128,15 @@ def board_urls(board: Board) -> dict[str, str]:
     return urls
 
 
-def _cached(kind: str, board: Board, f: BoardFilters, make: Callable[[], str]) -> str:
-    token = board.state.cache_token
-    if not token:  # never recomputed: no state to key by, and nothing worth caching
-        return make()
-    key = f"{kind}:{board.benchmark.pk}:{token}:{board.slug}:{f.cache_key()}"
-    html = cache.get(key)
-    if html is None:
-        html = make()
-        cache.set(key, html, getattr(settings, "MEDVTAB_BOARD_CACHE_S", 600))
-    return str(html)
-
-
 def board(
     request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
 ) -> HttpResponse:
-    b = _board(benchmark, modality, checkpoint_only)
-    f = _filters(request, b)
-    body = _cached(
+    b, f = _board(request, benchmark, modality, checkpoint_only)
+    body = boardcache.body(
+        request,
         "board",
         b,
-        f,
+        f.cache_key(),
         lambda: render_to_string("leaderboard/board_body.html", board_context(b, f)),
     )
     return render(request, "leaderboard/board.html", {"board": b, "body": body, "f": f})
@@ -165,9 +145,10 @@ def board(
 def board_charts(
     request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
 ) -> HttpResponse:
-    b = _board(benchmark, modality, checkpoint_only)
-    f = _filters(request, b)
-    specs = _cached("charts", b, f, lambda: json.dumps(charts.board_charts(b, f)))
+    b, f = _board(request, benchmark, modality, checkpoint_only)
+    specs = boardcache.body(
+        request, "charts", b, f.cache_key(), lambda: json.dumps(charts.board_charts(b, f))
+    )
     return render(
         request,
         "leaderboard/board_charts.html",
@@ -188,16 +169,23 @@ def _split_links(f: BoardFilters) -> list[tuple[str, str]]:
 def board_csv_view(
     request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
 ) -> HttpResponse:
-    b = _board(benchmark, modality, checkpoint_only)
-    response = HttpResponse(
-        board_csv(b, _filters(request, b)), content_type="text/csv; charset=utf-8"
-    )
+    b, f = _board(request, benchmark, modality, checkpoint_only)
+    text = boardcache.body(request, "csv", b, f.export_key(), lambda: board_csv(b, f))
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{b.benchmark.slug}-{b.slug}.csv"'
     return response
 
 
 def board_json_view(
     request: HttpRequest, benchmark: str, modality: str | None = None, checkpoint_only: bool = False
-) -> JsonResponse:
-    b = _board(benchmark, modality, checkpoint_only)
-    return JsonResponse(board_json(b, _filters(request, b)))
+) -> HttpResponse:
+    b, f = _board(request, benchmark, modality, checkpoint_only)
+    # the same bytes as a JsonResponse of the export, encoded once per board state
+    text = boardcache.body(
+        request,
+        "json",
+        b,
+        f.export_key(),
+        lambda: json.dumps(board_json(b, f), cls=DjangoJSONEncoder),
+    )
+    return HttpResponse(text, content_type="application/json")
