@@ -329,6 +329,9 @@ CACHES = {
     }
 }
 MEDVTAB_BOARD_CACHE_S = env_int("MEDVTAB_BOARD_CACHE_S", 600, minimum=0)
+# A recompute waits this long, so the results that land meanwhile share it (each recompute draws a
+# new cache token and so empties every cached board response); boards lag results by at most this.
+MEDVTAB_BOARD_RECOMPUTE_DELAY_S = env_int("MEDVTAB_BOARD_RECOMPUTE_DELAY_S", 2, minimum=0)
 
 # --- Checkpoint track (GPU worker) -----------------------------------------------------------
 MEDVTAB_BACKBONE_CACHE_MB = env_int("MEDVTAB_BACKBONE_CACHE_MB", 4096, minimum=1)

@@ -38,6 +38,8 @@ def subprocess_env(**extra: str) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "medvtab.settings",
             "SECRET_KEY": env.get("SECRET_KEY", "test-only-secret"),
             "MEDVTAB_DATA_ROOT": str(settings.MEDVTAB_DATA_ROOT),
+            # boards follow a result at once in the tests that wait for them
+            "MEDVTAB_BOARD_RECOMPUTE_DELAY_S": env.get("MEDVTAB_BOARD_RECOMPUTE_DELAY_S", "0"),
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "OMP_NUM_THREADS": "1",
         }

@@ -256,5 +256,26 @@ def test_request_recompute_survives_a_broken_broker(
     def refuse(**kwargs: Any) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(recompute_boards, "delay", refuse)
+    monkeypatch.setattr(recompute_boards, "apply_async", refuse)
     request_recompute(benchmark.pk)  # logged, not raised
+
+
+def test_recompute_waits_so_results_landing_meanwhile_share_it(
+    benchmark: Benchmark, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    from leaderboard.tasks.boards import recompute_boards, request_recompute
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(recompute_boards, "apply_async", lambda **kw: sent.append(kw))
+    settings.MEDVTAB_BOARD_RECOMPUTE_DELAY_S = 2
+    request_recompute(benchmark.pk)
+    request_recompute(benchmark.pk)
+    assert [kw["countdown"] for kw in sent] == [2, 2]
+    first, second = (kw["kwargs"]["requested_at"] for kw in sent)
+    # the first to run recomputes; the second was requested before it ran: covered, skipped
+    assert recompute_boards(**sent[0]["kwargs"]) == "recomputed"
+    assert recompute_boards(**sent[1]["kwargs"]) == "skipped"
+    assert first <= second
+    settings.MEDVTAB_BOARD_RECOMPUTE_DELAY_S = 0
+    request_recompute(benchmark.pk)
+    assert sent[-1]["countdown"] is None
