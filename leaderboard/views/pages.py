@@ -102,9 +102,9 @@ def _seeding(live: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _home_parts() -> dict[str, str]:
-    """The benchmarks with their leaders and tasks, and the latest results: the same for every
-    visitor, and most of the page's cost."""
+def _home_benchmarks() -> str:
+    """The benchmarks with their leaders and tasks: the same for every visitor, the page's main
+    cost, and changed only by a recompute or a catalogue edit."""
     benchmarks = Benchmark.objects.prefetch_related(
         Prefetch(
             "modalities",
@@ -113,23 +113,31 @@ def _home_parts() -> dict[str, str]:
             ),
         )
     )
+    context = {"benchmarks": benchmarks, "leaders": _leaders()}
+    return render_to_string("leaderboard/home_benchmarks.html", context)
+
+
+def _home_recent() -> str:
+    """The latest public results: changed by every result, so it is cached apart (and is cheap)."""
     recent = (
         Submission.objects.filter(status=Status.SUCCEEDED, is_public=True)
         .select_related("benchmark", "owner")
         .order_by("-finished_at")[:RECENT]
     )
-    context = {"benchmarks": benchmarks, "leaders": _leaders(), "recent": recent}
-    return {
-        "recent": render_to_string("leaderboard/home_recent.html", context),
-        "benchmarks": render_to_string("leaderboard/home_benchmarks.html", context),
-    }
+    return render_to_string("leaderboard/home_recent.html", {"recent": recent})
 
 
 def home(request: HttpRequest) -> HttpResponse:
     live = _live()
-    key = f"home:{catalogue_version(request)}:{live['results']}:{live['last_result']}"
+    version = catalogue_version(request)
+    parts = {
+        "benchmarks": cached(hashed(f"home-benchmarks:{version}"), _home_benchmarks),
+        "recent": cached(
+            hashed(f"home-recent:{version}:{live['results']}:{live['last_result']}"), _home_recent
+        ),
+    }
     context = {
-        "parts": cached(hashed(key), _home_parts),
+        "parts": parts,
         "workers": _workers(live),
         "seeding": _seeding(live),
         "seeding_stage": read_progress(),
