@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from leaderboard.models.benchmark import Benchmark, Modality, Task
 from leaderboard.models.validators import (
@@ -146,6 +147,11 @@ class Submission(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+    @staticmethod
+    def log_stamp() -> str:
+        """The time at the start of a log line (text only: stored times use the database's clock)."""
+        return f"{timezone.now():%Y-%m-%d %H:%M:%S}"
 
     def append_log(self, message: str, *, staff: bool = False) -> None:
         """Append a line to the user log (bounded) or the staff log."""

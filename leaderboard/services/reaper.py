@@ -19,7 +19,6 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
-from django.utils import timezone
 
 from leaderboard.models import Status, Submission, WorkerHeartbeat
 from leaderboard.models.workers import claim_is_alive, db_now_minus, stale_after_s
@@ -75,7 +74,7 @@ def _requeue_or_fail(pk: int, report: ReapReport, reason: str) -> None:
         sub = Submission.objects.select_for_update().get(pk=pk)
         if sub.status != Status.RUNNING:
             return
-        stamp = f"{timezone.now():%Y-%m-%d %H:%M:%S}"  # log text only; times stored are now()
+        stamp = Submission.log_stamp()
         if sub.attempts >= settings.MEDVTAB_MAX_ATTEMPTS:
             sub.status = Status.FAILED
             sub.finished_at = Now()

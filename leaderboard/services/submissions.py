@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.db.models.functions import Now
-from django.utils import timezone
 
 from leaderboard.models import (
     FINAL,
@@ -145,7 +144,7 @@ def create_submission(req: SubmissionRequest) -> Submission:
         _apply_facts(submission, _cheap_checks(req, path), req)
         submission.file_size = size
         submission.sha256 = digest
-        submission.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} received {size} bytes")
+        submission.append_log(f"{Submission.log_stamp()} received {size} bytes")
         # Stored before the quota lock is taken: a slow write (to S3, say) holds no row lock.
         with path.open("rb") as handle:
             submission.file.save("upload.zip", File(handle), save=False)  # upload_path randomises
@@ -244,7 +243,7 @@ def cancel(submission: Submission, by: AbstractBaseUser) -> bool:
         sub.status = Status.CANCELLED
         sub.finished_at = Now()
         sub.error = "Cancelled before it ran."
-        sub.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} cancelled by {by.get_username()}")
+        sub.append_log(f"{Submission.log_stamp()} cancelled by {by.get_username()}")
         sub.save()
     return True
 
@@ -262,7 +261,7 @@ def requeue(submission_id: int, *, note: str, reset_attempts: bool = False) -> b
         sub.queued_at = None
         if reset_attempts:
             sub.attempts = 0
-        sub.append_log(f"{timezone.now():%Y-%m-%d %H:%M:%S} {note}")
+        sub.append_log(f"{Submission.log_stamp()} {note}")
         sub.save()
         transaction.on_commit(lambda: enqueue(submission_id))
     return True

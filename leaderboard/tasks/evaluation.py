@@ -21,7 +21,6 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 from django.db.models.functions import Now
-from django.utils import timezone
 
 from evaluator.errors import SubmissionInvalid
 from evaluator.scoring import ScoreResult, score_predictions_file
@@ -66,10 +65,6 @@ class Claimant:
 
     def holds(self, sub: Submission) -> bool:
         return sub.worker == self.hostname and sub.worker_incarnation == self.incarnation
-
-
-def _stamp() -> str:
-    return f"{timezone.now():%Y-%m-%d %H:%M:%S}"
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -118,7 +113,7 @@ def claim(submission_id: int, me: Claimant) -> Submission | None:
         sub.attempts += 1
         sub.started_at = Now()  # the database's clock, which the reaper compares with
         sub.worker, sub.worker_incarnation, sub.worker_pid = me.hostname, me.incarnation, me.pid
-        sub.append_log(f"{_stamp()} started on a worker (attempt {sub.attempts})")
+        sub.append_log(f"{Submission.log_stamp()} started on a worker (attempt {sub.attempts})")
         sub.save()
         sub.refresh_from_db(fields=["started_at"])
         return sub
@@ -128,12 +123,12 @@ def _process_lost(sub: Submission) -> None:
     """The previous attempt's pool process vanished without a word: killed, and SIGKILL from the
     kernel's OOM killer is by far the likeliest sender. Fail past the attempt limit."""
     if sub.attempts < settings.MEDVTAB_MAX_ATTEMPTS:
-        sub.append_log(f"{_stamp()} {PROCESS_LOST} Retrying.")
+        sub.append_log(f"{Submission.log_stamp()} {PROCESS_LOST} Retrying.")
         return
     sub.status = Status.FAILED
     sub.finished_at = Now()
     sub.error = f"{PROCESS_LOST} This happened {sub.attempts} times, so it was given up. {OOM_HINT}"
-    sub.append_log(f"{_stamp()} failed: {sub.error}")
+    sub.append_log(f"{Submission.log_stamp()} failed: {sub.error}")
 
 
 def finish(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
@@ -174,7 +169,7 @@ def _succeed(score: ScoreResult, extra: dict[str, Any]) -> Callable[[Submission]
         sub.status = Status.SUCCEEDED
         sub.error = ""
         complete = "complete" if sub.complete else "incomplete (some tasks missing)"
-        sub.append_log(f"{_stamp()} scored: {len(score.json['tasks'])} task(s), {complete}")
+        sub.append_log(f"{Submission.log_stamp()} scored: {len(score.json['tasks'])} task(s), {complete}")
 
     return apply
 
@@ -183,9 +178,9 @@ def _fail(message: str, staff: str = "") -> Callable[[Submission], None]:
     def apply(sub: Submission) -> None:
         sub.status = Status.FAILED
         sub.error = message
-        sub.append_log(f"{_stamp()} failed: {message}")
+        sub.append_log(f"{Submission.log_stamp()} failed: {message}")
         if staff:
-            sub.append_log(f"{_stamp()} attempt {sub.attempts}:\n{staff}", staff=True)
+            sub.append_log(f"{Submission.log_stamp()} attempt {sub.attempts}:\n{staff}", staff=True)
 
     return apply
 
