@@ -100,6 +100,9 @@ class Submission(models.Model):
     code_url = models.URLField(blank=True, validators=[HttpUrlValidator()])
     is_public = models.BooleanField(default=True)
     is_baseline = models.BooleanField(default=False)
+    # A fixed reference computed by the server (pixel logistic regression), shown on every board
+    # for scale but never ranked, never a leader and never collapsed with an owner's entries.
+    is_reference = models.BooleanField(default=False)
 
     error = models.TextField(blank=True)
     user_log = models.TextField(blank=True)
