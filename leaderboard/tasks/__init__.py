@@ -6,9 +6,11 @@ from leaderboard.tasks import heartbeat  # noqa: F401 - connects the worker sign
 from leaderboard.tasks.boards import recompute_boards
 from leaderboard.tasks.evaluation import evaluate_checkpoint, evaluate_predictions
 from leaderboard.tasks.maintenance import reap_submissions
+from leaderboard.tasks.reference import compute_pixel_reference
 from leaderboard.tasks.workers import ping
 
 __all__ = [
+    "compute_pixel_reference",
     "evaluate_checkpoint",
     "evaluate_predictions",
     "ping",
