@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from reference_models.checkpoint import write_checkpoint
 from reference_models.inference import normalisation_for
 from reference_models.manifest import Manifest
 from reference_models.methods import build, count_tunable, trainable_state_dict
+from reference_models.recipes import Recipe, recipe_for
 from reference_models.specs import METHOD_SPECS, CheckpointInvalid, get_method_spec
 from reference_models.taskdata import bundle_tasks, npz_tasks, training_arrays
 from reference_models.training import (
@@ -43,12 +44,7 @@ from reference_models.training import (
 
 DEFAULT_BACKBONES = {"backbone": "demo-vit-general", "general": "demo-vit-general",
                      "medical": "demo-vit-medical"}
-# Learning rates and epochs per family, tuned for the demo backbones. The linear probe trains on
-# features computed once, so many epochs cost little.
-DEFAULT_LR = {"linear-probe": 1e-2, "full-finetune": 3e-4, "bitfit": 3e-3, "prompt": 3e-3,
-              "adapter": 2e-3, "lora": 2e-3, "moe": 2e-3}
-DEFAULT_EPOCHS = {"linear-probe": 30}
-FALLBACK_EPOCHS = 3
+# Epochs, learning rate, warm-up and batch size per method come from reference_models/recipes.py.
 
 
 @dataclass
@@ -59,6 +55,15 @@ class TaskReport:
     best_val_loss: float
     tunable_params: int
     seconds: float
+
+
+def fit_config(recipe: Recipe, *, seed: int, progress: bool, desc: str) -> FitConfig:
+    """The trainer's settings from a recipe; the warm-up reaches the trainer once it takes one."""
+    extra: dict[str, Any] = {}
+    if "warmup_fraction" in {f.name for f in fields(FitConfig)}:
+        extra["warmup_fraction"] = recipe.warmup_fraction
+    return FitConfig(epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, seed=seed,
+                     progress=progress, desc=desc, **extra)
 
 
 def default_backbones(method: str, given: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -75,13 +80,13 @@ def default_backbones(method: str, given: Mapping[str, str] | None = None) -> di
 def train_task(
     task: PublicTask, method: str, method_config: Mapping[str, Any],
     backbones: Mapping[str, str], *, protocol: str = "full", epochs: int | None = None,
-    lr: float | None = None, batch_size: int = 64, seed: int = 0,
+    lr: float | None = None, batch_size: int | None = None, seed: int = 0,
     device: torch.device | None = None, progress: bool = True,
 ) -> tuple[dict[str, torch.Tensor], TaskReport]:
     """Train one task; returns the trainable tensors (the checkpoint content) and a report."""
     started, meta = time.time(), task.meta
     device = device or pick_device()
-    family = METHOD_SPECS[method].family
+    recipe = recipe_for(method).overridden(epochs=epochs, lr=lr, batch_size=batch_size)
     modules = {role: load_backbone(bid, device=device) for role, bid in backbones.items()}
     # Seeded after loading: building an uncached backbone draws from the RNG, a cached one does
     # not, and the trained tensors must not depend on what an earlier task left in the cache.
@@ -89,10 +94,7 @@ def train_task(
     model = build(method, method_config, modules, meta.num_classes,
                   normalisation=normalisation_for(backbones)).to(device)
     train, val = training_arrays(task, protocol)
-    config = FitConfig(
-        epochs=epochs or DEFAULT_EPOCHS.get(family, FALLBACK_EPOCHS), lr=lr or DEFAULT_LR[family],
-        batch_size=batch_size, seed=seed, progress=progress, desc=f"{meta.slug} {method}",
-    )
+    config = fit_config(recipe, seed=seed, progress=progress, desc=f"{meta.slug} {method}")
     trainer = fit_head_on_features if method == "linear" else fit
     result = trainer(model, model.input_size, meta.label_type, train, val, config, device)
     report = TaskReport(
@@ -107,7 +109,7 @@ def train_checkpoint(
     data_root: Path | str, benchmark: str, tasks: Sequence[str] | str, method: str, *,
     out: Path | str, method_config: Mapping[str, Any] | None = None,
     backbones: Mapping[str, str] | None = None, protocol: str = "full",
-    epochs: int | None = None, lr: float | None = None, batch_size: int = 64, seed: int = 0,
+    epochs: int | None = None, lr: float | None = None, batch_size: int | None = None, seed: int = 0,
     device: str | None = None, progress: bool = True,
 ) -> tuple[Manifest, list[TaskReport]]:
     """Train every requested task (``"all"`` for the whole benchmark) of a bundle's public tree
@@ -124,7 +126,7 @@ def train_tasks(
     tasks: Sequence[PublicTask], method: str, *, out: Path | str,
     method_config: Mapping[str, Any] | None = None, backbones: Mapping[str, str] | None = None,
     protocol: str = "full", epochs: int | None = None, lr: float | None = None,
-    batch_size: int = 64, seed: int = 0, device: str | None = None, progress: bool = True,
+    batch_size: int | None = None, seed: int = 0, device: str | None = None, progress: bool = True,
 ) -> tuple[Manifest, list[TaskReport]]:
     """Train each task (all of one benchmark, e.g. from :func:`npz_tasks`) into one archive."""
     if not tasks:
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", choices=["full", "1k"], default="full")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, help="default: the method's recipe")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,0 +1,65 @@
+"""Training recipes of the starter kit: epochs, learning rate, warm-up and batch size per method.
+
+One small torch-free table, so that the recipes chosen on validation live in one place and can be
+recorded with every cached baseline (``reference_models.make_baselines``). ``train.py`` reads it;
+command-line flags (``--epochs``, ``--lr``, ``--batch-size``) still override it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from reference_models.specs import get_method_spec
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    lr: float
+    warmup_fraction: float = 0.0  # share of the optimiser steps spent warming the lr up
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"recipe needs epochs and batch_size >= 1, not {self}")
+        if not self.lr > 0 or not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"recipe needs lr > 0 and 0 <= warmup_fraction < 1, not {self}")
+
+    def to_json(self) -> dict[str, int | float]:
+        return asdict(self)
+
+    def overridden(
+        self, *, epochs: int | None = None, lr: float | None = None,
+        batch_size: int | None = None,
+    ) -> Recipe:
+        """The recipe with the explicitly given values in place of the table's."""
+        return replace(
+            self,
+            epochs=self.epochs if epochs is None else epochs,
+            lr=self.lr if lr is None else lr,
+            batch_size=self.batch_size if batch_size is None else batch_size,
+        )
+
+
+# Per method family. The linear probe trains on features computed once, so many epochs cost little.
+FAMILY_RECIPES: dict[str, Recipe] = {
+    "linear-probe": Recipe(epochs=30, lr=1e-2),
+    "full-finetune": Recipe(epochs=3, lr=3e-4),
+    "bitfit": Recipe(epochs=3, lr=3e-3),
+    "prompt": Recipe(epochs=3, lr=3e-3),
+    "adapter": Recipe(epochs=3, lr=2e-3),
+    "lora": Recipe(epochs=3, lr=2e-3),
+    "moe": Recipe(epochs=3, lr=2e-3),
+}
+# A method whose best recipe differs from its family's (none yet).
+METHOD_RECIPES: dict[str, Recipe] = {}
+
+
+def recipe_for(method: str) -> Recipe:
+    """The recipe of a registered method (raises CheckpointInvalid for an unknown name)."""
+    spec = get_method_spec(method)
+    if method in METHOD_RECIPES:
+        return METHOD_RECIPES[method]
+    if spec.family not in FAMILY_RECIPES:
+        raise KeyError(f"no training recipe for family {spec.family!r} (method {method!r})")
+    return FAMILY_RECIPES[spec.family]
