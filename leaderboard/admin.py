@@ -84,12 +84,15 @@ class SubmissionAdmin(admin.ModelAdmin):
         "protocol",
         "status",
         "is_baseline",
+        "is_reference",
         "is_public",
         "attempts",
         "created",
         "finished_at",
     )
-    list_filter = ("status", "track", "protocol", "is_baseline", "is_public", "benchmark")
+    list_filter = (
+        "status", "track", "protocol", "is_baseline", "is_reference", "is_public", "benchmark"
+    )
     search_fields = ("method_name", "owner__username", "sha256")
     readonly_fields = (
         "sha256",

@@ -32,9 +32,16 @@ def _all_tasks(r: dict[str, Any], split: str) -> str:
     )
 
 
-def _method(e: Any) -> str:
+REFERENCE_BADGE = (
+    ' <span class="badge reference" title="a fixed reference computed by the server, for scale: '
+    'not ranked">reference</span>'
+)
+
+
+def _method(e: Any, reference: bool) -> str:
     url = reverse("submission", args=[e.submission_id])
     badge = ' <span class="badge baseline">baseline</span>' if e.is_baseline else ""
+    badge += REFERENCE_BADGE if reference else ""
     family = ""
     if e.method_family:
         family_url = reverse("method", args=[e.method_family])
@@ -68,12 +75,14 @@ def row_html(r: dict[str, Any]) -> str:
         if r["tied"]
         else ""
     )
+    reference = bool(r.get("is_reference"))
     rank = r["rank"] if r["rank"] else "–"
-    css = ' class="baseline"' if e.is_baseline else ""
+    classes = [c for c, on in (("baseline", e.is_baseline), ("reference", reference)) if on]
+    css = f' class="{" ".join(classes)}"' if classes else ""
     parts = [
         f'<tr data-submission="{e.submission_id}"{css}>',
         f'<td class="num rank" data-col="rank">{rank}{tied}</td>',
-        _method(e),
+        _method(e, reference),
         *(_score(f"task:{c['slug']}", c, "num task-col") for c in r["tasks"]),
         _score("test_id", r["test_id"], extra=_all_tasks(r, "test_id")),
         _score("test_ood", r["test_ood"], extra=_all_tasks(r, "test_ood")),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import F, FloatField, QuerySet
+from django.db.models import F, FloatField, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.http import QueryDict
@@ -187,20 +187,31 @@ def load_board(
 
 
 def filtered(board: Board, f: BoardFilters) -> QuerySet[BoardEntry]:
+    """The board's rows under ``f``, each annotated ``is_reference`` (read it with
+    :func:`is_reference`). The protocol's reference row stays whatever the family, pre-training,
+    track and verified filters say: it is the scale every selection is read against."""
     qs = BoardEntry.objects.filter(
         benchmark=board.benchmark, scope=board.scope, modality=board.modality, protocol=f.protocol
-    )
+    ).annotate(is_reference=F("submission__is_reference"))
     if not f.show_all:
         qs = qs.filter(**{BoardEntry.best_field(f.split): True})
+    chosen = Q()
     if f.family:
-        qs = qs.filter(method_family=f.family)
+        chosen &= Q(method_family=f.family)
     if f.pretraining:
-        qs = qs.filter(pretraining=f.pretraining)
+        chosen &= Q(pretraining=f.pretraining)
     if f.track:
-        qs = qs.filter(track=f.track)
+        chosen &= Q(track=f.track)
     if f.verified:
-        qs = qs.filter(params_verified=True)
+        chosen &= Q(params_verified=True)
+    if chosen:
+        qs = qs.filter(chosen | Q(submission__is_reference=True))
     return qs
+
+
+def is_reference(e: BoardEntry) -> bool:
+    """Whether a row of :func:`filtered` is the reference (never ranked)."""
+    return bool(getattr(e, "is_reference", False))
 
 
 def metric_for(task: Task, f: BoardFilters) -> str:
@@ -281,6 +292,7 @@ def row_view(e: BoardEntry, board: Board, f: BoardFilters, cells: ShownCells) ->
     ]
     return {
         "entry": e,
+        "is_reference": is_reference(e),
         "rank": e.rank(f.split, all_rows=f.show_all),
         "tied": e.tied_with_leader(f.split, all_rows=f.show_all),
         "tasks": tasks,

@@ -6,7 +6,10 @@ one transaction with a fresh cache token. Boards: the overall one and one per mo
 tasks open to both tracks; the checkpoint-only board the tasks that accept checkpoints only
 (docs/formats.md, "Score JSON"). Ranks are shared on ties and incomplete or null entries are never
 ranked (``evaluator.ranking.rank_entries``); ties with the leader come from
-``leaderboard.services.boardties``.
+``leaderboard.services.boardties``. Reference rows (``Submission.is_reference``, the pixel
+logistic regression) are shown on every board they have tasks on but take no part in anything that
+picks winners: no rank, no tie with the leader, never a leader, never grouped with their owner's
+entries, not in the best-over-time history.
 """
 
 from __future__ import annotations
@@ -178,8 +181,10 @@ def _rank_tasks(entries: list[BoardEntry], tasks: list[Task]) -> dict[tuple[str,
     return leaders
 
 
-def _history(entries: list[BoardEntry]) -> dict[str, list[list[Any]]]:
-    """Best complete score over time per protocol and split: the steps where it improved."""
+def _history(entries: list[BoardEntry], references: set[int]) -> dict[str, list[list[Any]]]:
+    """Best complete score over time per protocol and split: the steps where it improved
+    (participants' and baselines' entries; a reference is not a step)."""
+    entries = [e for e in entries if e.submission_id not in references]
     out: dict[str, list[list[Any]]] = {}
     for split in SPLITS:
         for protocol in sorted({e.protocol for e in entries}):
@@ -210,6 +215,7 @@ SUBMISSION_FIELDS = (
     "track",
     "pretraining",
     "is_baseline",
+    "is_reference",
     "verified_tunable_params",
     "reported_tunable_params",
     "finished_at",
@@ -218,10 +224,17 @@ SUBMISSION_FIELDS = (
 
 
 def _rank_board(
-    rows: list[BoardEntry], spec: BoardSpec, tasks: list[Task], leaders: Leaders
+    rows: list[BoardEntry],
+    spec: BoardSpec,
+    tasks: list[Task],
+    leaders: Leaders,
+    references: set[int],
 ) -> None:
     for protocol in sorted({e.protocol for e in rows}):
-        part = [e for e in rows if e.protocol == protocol]
+        part = [e for e in rows if e.protocol == protocol and e.submission_id not in references]
+        for e in rows:
+            if e.protocol == protocol and e.submission_id in references:
+                _show_unranked(e)
         _mark_best(part)
         for split in SPLITS:
             _rank([e for e in part if e.is_best(split)], split, all_rows=False)
@@ -234,6 +247,12 @@ def _rank_board(
             board_tasks = [t for t in tasks if t.slug in spec.slugs]
             for (slug, task_split), sub_id in _rank_tasks(part, board_tasks).items():
                 leaders.tasks[(spec.slug, protocol, slug, task_split)] = sub_id
+
+
+def _show_unranked(e: BoardEntry) -> None:
+    """A reference row: in the default (best-per-method) view, with no rank and no tie."""
+    for split in SPLITS:
+        e.mark_best(split)
 
 
 def _facets(entries: list[BoardEntry], subs: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -262,10 +281,11 @@ def build_entries(benchmark: Benchmark) -> tuple[list[BoardEntry], dict[str, Any
     entries: list[BoardEntry] = []
     history: dict[str, Any] = {}
     leaders = Leaders({spec.slug: spec.slugs for spec in specs})
+    references = {s["id"] for s in subs if s["is_reference"]}
     for spec in specs:
         rows = [e for s in subs if (e := _entry(s, spec)) is not None]
-        _rank_board(rows, spec, tasks, leaders)
-        history[spec.slug] = _history(rows)
+        _rank_board(rows, spec, tasks, leaders, references)
+        history[spec.slug] = _history(rows, references)
         entries += rows
     return entries, {"facets": _facets(entries, subs), "history": history}, leaders
 

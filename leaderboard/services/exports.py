@@ -15,7 +15,14 @@ from datasets.bundle import read_meta
 from datasets.export import export_public_npz, sample_submission_csv
 from evaluator.scoring import benchmark_version
 from leaderboard.models import Task
-from leaderboard.services.boardquery import Board, BoardFilters, filtered, metric_for, ordered
+from leaderboard.services.boardquery import (
+    Board,
+    BoardFilters,
+    filtered,
+    is_reference,
+    metric_for,
+    ordered,
+)
 
 EXPORT_LIMIT = 50_000
 # the mean over every task the entry entered, where the board averages fewer (else empty)
@@ -45,7 +52,8 @@ def columns(board: Board, f: BoardFilters) -> list[str]:
     for split in ("test_id", "test_ood"):
         cols += [split, f"{split}.ci_low", f"{split}.ci_high"]
     # columns are only ever added at the end: scripts read them by position too
-    return [*cols, "ood_gap", "submission_id", "benchmark_version", *ALL_TASKS_COLUMNS]
+    cols += ["ood_gap", "submission_id", "benchmark_version", *ALL_TASKS_COLUMNS]
+    return [*cols, "is_reference"]  # the server's reference row (never ranked)
 
 
 def export_rows(board: Board, f: BoardFilters) -> list[list[Any]]:
@@ -66,7 +74,7 @@ def export_rows(board: Board, f: BoardFilters) -> list[list[Any]]:
                 row += list(v or [None, None, None])
             row += [e.test_id, e.test_id_lo, e.test_id_hi, e.test_ood, e.test_ood_lo]
             row += [e.test_ood_hi, e.ood_gap, e.submission_id, version]
-            row += [e.all_tasks_test_id, e.all_tasks_test_ood]
+            row += [e.all_tasks_test_id, e.all_tasks_test_ood, is_reference(e)]
             out.append(row)
     return out
 
