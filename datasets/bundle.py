@@ -34,6 +34,10 @@ OOD_LEVELS = ("patient", "site", "none")
 PROTOCOLS = ("full", "1k")
 PROTOCOL_1K_SIZES = {"train800": 800, "val200": 200}
 SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+# Fixed path segments of the board pages under /b/<benchmark>/ (file names by their stem): a
+# modality's board lives at /b/<benchmark>/<modality>/, so a modality may not take one of these
+# names. leaderboard/urls_boards.py refuses to load when one of its fixed segments is missing.
+RESERVED_MODALITY_SLUGS = frozenset({"charts", "export", "findings"})
 TASK_JSON_FIELDS = (
     "slug",
     "name",
@@ -135,10 +139,15 @@ class TaskMeta:
 
     def check(self, *, where: str = "task.json") -> None:
         problems: list[str] = []
-        for name in ("slug", "benchmark"):
+        for name in ("slug", "benchmark", "modality"):
             value = getattr(self, name)
             if not value or not set(value) <= SLUG_CHARS or value[0] == "-":
                 problems.append(f"{name} {value!r} must be lower-case letters, digits and '-'")
+        if self.modality in RESERVED_MODALITY_SLUGS:
+            problems.append(
+                f"modality {self.modality!r} is reserved for a board page "
+                f"(reserved: {', '.join(sorted(RESERVED_MODALITY_SLUGS))}); choose another slug"
+            )
         if self.label_type not in LABEL_TYPES:
             problems.append(
                 f"label_type {self.label_type!r} is not one of {', '.join(LABEL_TYPES)}"

@@ -11,7 +11,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from leaderboard.api import views_boards, views_catalog, views_submissions
+from leaderboard.api import findings, views_boards, views_catalog, views_submissions
 from leaderboard.api.exceptions import error_body
 
 
@@ -32,6 +32,7 @@ v1 = [
         views_boards.Leaderboard.as_view(),
         name="api-leaderboard",
     ),
+    path("findings/<str:benchmark>/", findings.Findings.as_view(), name="api-findings"),
     path(
         "submissions/",
         views_submissions.SubmissionCollection.as_view(),

@@ -10,7 +10,9 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from leaderboard.models import BoardEntry
+from django.db.models import QuerySet
+
+from leaderboard.models import BoardEntry, Submission
 from leaderboard.services.boardquery import Board, BoardFilters, filtered, metric_for
 from leaderboard.services.chart_axes import (
     date_axis,
@@ -32,7 +34,7 @@ SPLITS = ("test_id", "test_ood")
 MARGIN = {"l": 60, "r": 20, "t": 50, "b": 60}
 
 
-def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
+def figure_layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
     return {
         "title": {"text": title},
         "xaxis": {"title": {"text": x}, **extra.pop("xaxis", {})},
@@ -48,12 +50,20 @@ def _family(name: str) -> str:
     return name or "unspecified"
 
 
-def _style(i: int) -> dict[str, Any]:
+def marker_style(i: int) -> dict[str, Any]:
     return {"color": PALETTE[i % len(PALETTE)], "symbol": SYMBOLS[i % len(SYMBOLS)], "size": 9}
 
 
+def exclude_reference(qs: QuerySet[BoardEntry]) -> QuerySet[BoardEntry]:
+    """Without the server's reference rows (``Submission.is_reference``): a fixed yardstick shown
+    on the boards, not a method, so no chart or finding counts it."""
+    return qs.exclude(submission__is_reference=True)
+
+
 def _rows(board: Board, f: BoardFilters, *fields: str) -> list[tuple[Any, ...]]:
-    qs = filtered(board, f).filter(complete=True, **{f"{f.split}__isnull": False})
+    qs = exclude_reference(filtered(board, f)).filter(
+        complete=True, **{f"{f.split}__isnull": False}
+    )
     return list(qs.order_by(f"-{f.split}", "submission_id").values_list(*fields)[:CHART_ROWS])
 
 
@@ -84,7 +94,7 @@ def scaling_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
                 "x": [r[1] for r in items],
                 "y": [r[2] for r in items],
                 "text": [r[3] for r in items],
-                "marker": _style(i),
+                "marker": marker_style(i),
             }
         )
     fit = log_linear_fit([float(r[1]) for r in rows], [float(r[2]) for r in rows])
@@ -101,7 +111,7 @@ def scaling_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
                 "line": {"color": "#555555", "dash": "dash"},
             }
         )
-    layout = _layout(
+    layout = figure_layout(
         f"Score vs tunable parameters ({f.split})",
         "tunable parameters (log scale)",
         f"mean primary metric, {f.split}",
@@ -125,7 +135,7 @@ def id_ood_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             "x": [r[1] for r in items],
             "y": [r[2] for r in items],
             "text": [r[3] for r in items],
-            "marker": _style(i),
+            "marker": marker_style(i),
         }
         for i, (family, items) in enumerate(sorted(by_family.items()))
     ]
@@ -141,7 +151,7 @@ def id_ood_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             "line": {"color": "#555555", "dash": "dot"},
         }
     )
-    layout = _layout(
+    layout = figure_layout(
         "In-distribution vs patient out-of-distribution",
         "test_id",
         "test_ood",
@@ -163,6 +173,7 @@ def pretraining_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
         qs = qs.filter(modality=board.modality)
     else:
         qs = qs.filter(modality__isnull=False)
+    qs = exclude_reference(qs)
     rows = list(
         qs.order_by(f"-{f.split}").values_list("modality__name", "pretraining", f.split)[
             : CHART_ROWS * 4
@@ -181,7 +192,7 @@ def pretraining_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
                 "marker": {"color": PALETTE[i]},
             }
         )
-    layout = _layout(
+    layout = figure_layout(
         f"Backbone pre-training per modality ({f.split})",
         "modality",
         "modality score",
@@ -192,7 +203,9 @@ def pretraining_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
 
 
 def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
-    qs = filtered(board, f).filter(complete=True, **{f"{f.split}__isnull": False})
+    qs = exclude_reference(filtered(board, f)).filter(
+        complete=True, **{f"{f.split}__isnull": False}
+    )
     rows = list(qs.order_by(f"-{f.split}", "submission_id")[: HEATMAP_ROWS + 1])
     shown = f", best {HEATMAP_ROWS}" if len(rows) > HEATMAP_ROWS else ""
     rows = rows[:HEATMAP_ROWS]
@@ -218,7 +231,7 @@ def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             "hoverongaps": False,
         }
     ]
-    layout = _layout(
+    layout = figure_layout(
         f"Task × method ({f.split}{shown})", "task", "", yaxis={"autorange": "reversed"}
     )
     layout["margin"]["l"] = 220
@@ -229,6 +242,14 @@ def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
 def history_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
     steps = board.state.history.get(board.slug, {}).get(f"{f.protocol}:{f.split}", [])
     steps = [s for s in steps if s[0]]  # a step without a finish time has no place on the axis
+    # The stored history is the boards' (services/boards.py); a reference row among its steps is
+    # dropped here, which is exact once the recompute leaves reference rows out of the history.
+    references = set(
+        Submission.objects.filter(benchmark=board.benchmark, is_reference=True).values_list(
+            "pk", flat=True
+        )
+    )
+    steps = [s for s in steps if len(s) < 4 or s[3] not in references]
     times = parse_dates(s[0] for s in steps)
     data = [
         {
@@ -241,7 +262,7 @@ def history_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
             "text": [s[2] for s in steps],
         }
     ]
-    layout = _layout(
+    layout = figure_layout(
         f"Best score over time ({f.split})",
         "date (UTC)",
         "best complete score",
@@ -266,7 +287,7 @@ def class_balance_chart(counts: dict[str, list[int]], classes: list[str]) -> dic
         {"type": "bar", "name": split, "x": classes, "y": values, "marker": {"color": PALETTE[i]}}
         for i, (split, values) in enumerate(counts.items())
     ]
-    layout = _layout("Class balance (public splits)", "class", "images")
+    layout = figure_layout("Class balance (public splits)", "class", "images")
     layout["barmode"] = "group"
     return {"id": "chart-class-balance", "data": data, "layout": layout}
 
@@ -295,7 +316,7 @@ def submission_task_chart(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     tops = [
         t[split][2] if t[split][2] is not None else t[split][0] for t in tasks for split in SPLITS
     ]
-    layout = _layout(
+    layout = figure_layout(
         "Primary metric per task (95% CI)",
         "task",
         "primary metric",
