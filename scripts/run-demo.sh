@@ -16,17 +16,20 @@ PY="$PY" scripts/demo-worker.sh >>var/log/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
 
-# Baselines: every reference method trained by the starter kit and submitted through the real
-# pipeline, in the background; the home page shows the progress. Cached after the first run.
+# Baselines: every sweep entry (reference_models/sweeps.py), 1k protocol first, then full,
+# submitted as checkpoints through the real pipeline in the background. Archives come from the
+# committed cache (reference_models/baselines) or var/baselines, else the starter kit trains them.
+# Unbuffered (-u), so var/log/seeding.log gets each progress line as it happens; the home page
+# shows the counts.
 if [ "${MEDVTAB_SEED_BASELINES:-1}" = "1" ]; then
-  "$PY" manage.py seed_baselines >var/log/seeding.log 2>&1 &
+  "$PY" -u manage.py seed_baselines >var/log/seeding.log 2>&1 &
   SEED_PID=$!
   trap 'kill "$WORKER_PID" "$SEED_PID" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
 fi
 
 echo
 echo "  Med-VTAB Leaderboard is serving at http://$HOST:$PORT/"
-echo "  (baselines are being seeded in the background: var/log/seeding.log)"
+echo "  (baselines are being seeded in the background, 1k then full: tail -f var/log/seeding.log)"
 echo "  (worker log: var/log/worker.log; restart a stopped worker with scripts/demo-worker.sh)"
 echo "  (stop with Ctrl-C)"
 echo

@@ -1,65 +1,50 @@
-"""The platform's own baselines: every registered method trained by the starter kit on the demo
-tasks and submitted as a baseline checkpoint through the real pipeline (never typed-in numbers)."""
+"""The platform's own baselines: every sweep entry (reference_models/sweeps.py) trained by the
+starter kit, or taken from the cache of trained archives, and submitted as a baseline checkpoint
+through the real pipeline, so every number on a board is scored by the server (never typed in)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 
-from leaderboard.models import Benchmark, Profile, Submission
+from leaderboard.models import FINAL, IN_FLIGHT, Aggregate, Benchmark, Profile, Status, Submission
 from leaderboard.services.submissions import SubmissionRequest, create_submission
 
+if TYPE_CHECKING:
+    from reference_models.make_baselines import CacheKey
+    from reference_models.recipes import Recipe
+    from reference_models.sweeps import SweepEntry
+
 BASELINE_USER = "baselines"
-DEMO_BACKBONES = {"general": "demo-vit-general", "medical": "demo-vit-medical"}
 
 
-@dataclass(frozen=True)
-class BaselineConfig:
-    method: str
-    family: str
-    backbones: dict[str, str]
+class ProtocolPlan(TypedDict):
     protocol: str
-
-    @property
-    def pretraining(self) -> str:
-        from reference_models.specs import get_backbone_spec  # torch-free
-
-        domains = {get_backbone_spec(b).domain for b in self.backbones.values()}
-        return "both" if len(domains) > 1 else domains.pop()
-
-    @property
-    def label(self) -> str:
-        return f"{self.method} ({self.pretraining}, {self.protocol})"
-
-    def key(self, benchmark_version: str, epochs: int | None, seed: int) -> str:
-        blob = json.dumps(
-            {**asdict(self), "benchmark": benchmark_version, "epochs": epochs, "seed": seed},
-            sort_keys=True,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    names: list[str]  # the sweep entries' names, so the page counts only this run's baselines
 
 
-def plan(methods: list[str] | None, protocols: list[str]) -> list[BaselineConfig]:
-    """Single-backbone methods on each demo backbone; two-backbone methods on both."""
-    from reference_models.specs import METHOD_SPECS
+class ProgressJSON(TypedDict, total=False):
+    stage: str
+    done: int  # entries submitted so far, over all protocols
+    total: int
+    protocols: list[ProtocolPlan]
 
-    configs = []
-    for name, spec in METHOD_SPECS.items():
-        if methods and name not in methods:
-            continue
-        if set(spec.roles) == {"general", "medical"}:
-            choices = [dict(DEMO_BACKBONES)]
-        else:
-            choices = [{spec.roles[0]: b} for b in DEMO_BACKBONES.values()]
-        configs += [BaselineConfig(name, spec.family, c, p) for p in protocols for c in choices]
-    return configs
+
+class ProtocolProgress(TypedDict):
+    protocol: str
+    total: int
+    submitted: int
+    scored: int
+    failed: int
+    in_flight: int
 
 
 def baseline_owner() -> object:
@@ -73,11 +58,16 @@ def baseline_owner() -> object:
     return user
 
 
+def cache_dir() -> Path:
+    """Archives trained at seeding time (the committed ones live in reference_models/baselines)."""
+    return Path(settings.VAR_DIR) / "baselines"
+
+
 def progress_path() -> Path:
-    return Path(settings.VAR_DIR) / "baselines" / "progress.json"
+    return cache_dir() / "progress.json"
 
 
-def write_progress(**state: object) -> None:
+def write_progress(state: ProgressJSON) -> None:
     path = progress_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -85,74 +75,173 @@ def write_progress(**state: object) -> None:
     tmp.replace(path)
 
 
-def read_progress() -> dict[str, object] | None:
+def read_progress() -> ProgressJSON | None:
     try:
-        return json.loads(progress_path().read_text(encoding="utf-8"))
+        data = json.loads(progress_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None  # type: ignore[return-value]
 
 
-def train_cached(
-    config: BaselineConfig,
-    benchmark: Benchmark,
-    tasks: list[str] | None,
-    *,
-    epochs: int | None,
-    seed: int,
-    version: str,
-    log: Callable[[str], None],
-) -> Path:
-    """Train (or reuse) the checkpoint for one configuration; the cache makes re-runs instant."""
-    from reference_models.train import train_checkpoint
+def protocol_progress(state: ProgressJSON | None) -> list[ProtocolProgress]:
+    """Per planned protocol: how many of its baselines are submitted, scored, failed, in flight.
 
-    folder = Path(settings.VAR_DIR) / "baselines"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = (
-        folder / f"{config.method}-{config.pretraining}-{config.protocol}-"
-        f"{config.key(version, epochs, seed)}.zip"
+    The counts come from the database (one query), the plan from the progress file; a name
+    submitted twice (a retrained archive) counts once, by its latest submission."""
+    plans = (state or {}).get("protocols") or []
+    if not plans:
+        return []
+    names = {name for plan in plans for name in plan["names"]}
+    rows = (
+        Submission.objects.filter(is_baseline=True, method_name__in=names)
+        .order_by("created", "pk")
+        .values_list("protocol", "method_name", "status")
     )
-    if target.is_file():
-        log(f"{config.label}: cached {target.name}")
-        return target
-    tmp = target.with_suffix(".partial.zip")
-    _, reports = train_checkpoint(
-        settings.MEDVTAB_DATA_ROOT,
-        benchmark.slug,
-        tasks or "all",
-        config.method,
-        out=tmp,
-        backbones=config.backbones,
-        protocol=config.protocol,
-        epochs=epochs,
-        seed=seed,
-        progress=False,
+    latest = {(protocol, name): status for protocol, name, status in rows}
+    out = []
+    for plan in plans:
+        keys = [(plan["protocol"], name) for name in plan["names"]]
+        statuses = [latest[k] for k in keys if k in latest]
+        out.append(ProtocolProgress(
+            protocol=plan["protocol"], total=len(plan["names"]), submitted=len(statuses),
+            scored=statuses.count(Status.SUCCEEDED), failed=statuses.count(Status.FAILED),
+            in_flight=sum(s in IN_FLIGHT for s in statuses),
+        ))
+    return out
+
+
+class ProgressLog:
+    """Plain progress lines, each stamped with the seconds since the start and flushed at once
+    (the seeding log is a file, where output is otherwise written in blocks)."""
+
+    def __init__(self, write: Callable[[str], object], flush: Callable[[], object]) -> None:
+        self._write, self._flush = write, flush
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def __call__(self, line: str) -> None:
+        self._write(f"[{self.elapsed():4.0f} s] {line}")
+        self._flush()
+
+
+@dataclass
+class ScoreWatch:
+    """Reports each submitted baseline once, when it reaches a final status."""
+
+    log: ProgressLog
+    pending: dict[int, str] = field(default_factory=dict)  # submission pk -> baseline name
+
+    def add(self, sub: Submission, name: str) -> None:
+        self.pending[sub.pk] = name
+
+    def poll(self) -> None:
+        done = Submission.objects.filter(pk__in=list(self.pending), status__in=FINAL)
+        for sub in done.order_by("finished_at", "pk"):
+            self.log(f"{self.pending.pop(sub.pk)}: {_outcome(sub)}")
+
+    def wait(self, timeout_s: float, interval_s: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        self.poll()
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(interval_s)
+            self.poll()
+        if self.pending:
+            self.log(f"{len(self.pending)} baseline(s) not scored after {timeout_s:.0f} s; "
+                     "the worker scores them when it gets to them")
+
+
+def _outcome(sub: Submission) -> str:
+    if sub.status != Status.SUCCEEDED:
+        return f"{sub.status} #{sub.pk}" + (f" ({sub.error.splitlines()[0]})" if sub.error else "")
+    overall = Aggregate.objects.filter(submission=sub, scope="overall").first()
+    if overall is None or overall.test_id is None:
+        return f"scored #{sub.pk}"
+    ood = "n/a" if overall.test_ood is None else f"{overall.test_ood:.3f}"
+    return f"scored #{sub.pk} (overall ID {overall.test_id:.3f} / OOD {ood})"
+
+
+@dataclass(frozen=True)
+class SeedOptions:
+    benchmark: Benchmark
+    tasks: list[str] | None
+    seed: int
+    epochs: int | None  # overrides the recipe's (quick runs); None keeps the recipe
+    archives: Sequence[Path]  # where to look for trained archives before training
+    log: ProgressLog
+
+
+def recipe_of(entry: SweepEntry, opts: SeedOptions) -> Recipe:
+    from reference_models.recipes import recipe_for
+
+    return recipe_for(entry.method).overridden(epochs=opts.epochs)
+
+
+def prepare_archive(
+    entry: SweepEntry, opts: SeedOptions, on_training: Callable[[], object] = lambda: None
+) -> tuple[Path, str]:
+    """The entry's archive and how it was obtained: a cached one whose key matches (recipe,
+    seed, task versions, backbone weights), else one trained now into the seeding cache."""
+    from reference_models.make_baselines import (  # torch only once something is trained
+        backbone_hashes,
+        cache_key,
+        find_cached,
+        task_versions,
+        train_entry,
     )
-    tmp.replace(target)
-    seconds = sum(r.seconds for r in reports)
-    log(f"{config.label}: trained {len(reports)} task(s) in {seconds:.0f} s")
-    return target
+
+    recipe = recipe_of(entry, opts)
+    versions = task_versions(settings.MEDVTAB_DATA_ROOT, opts.benchmark.slug, opts.tasks)
+    key: CacheKey = cache_key(entry, recipe, opts.seed, versions, backbone_hashes(entry.backbones))
+    roots = [*opts.archives, cache_dir()]
+    found = find_cached(roots, opts.benchmark.slug, entry, key)
+    if found is not None:
+        return found, "cached checkpoint"
+    on_training()
+    started = time.monotonic()
+    path = train_entry(entry, key, data_root=settings.MEDVTAB_DATA_ROOT,
+                       benchmark=opts.benchmark.slug, root=cache_dir())
+    return path, f"trained in {time.monotonic() - started:.0f} s"
+
+
+def _description(entry: SweepEntry, recipe: Recipe, archive: Path) -> str:
+    return (
+        "Reference baseline trained by the starter kit on the public splits "
+        f"(method_config {json.dumps(entry.method_config, sort_keys=True)}; "
+        f"recipe: {recipe.epochs} epochs, lr {recipe.lr:g}, warm-up {recipe.warmup_fraction:g}, "
+        f"batch {recipe.batch_size}; archive {archive.name}). "
+        "Reproduce with python -m reference_models.make_baselines."
+    )
 
 
 def submit_baseline(
-    config: BaselineConfig, benchmark: Benchmark, archive: Path, owner: object
-) -> Submission:
-    key = f"baseline-{benchmark.slug}-{archive.stem}"
+    entry: SweepEntry, archive: Path, owner: object, opts: SeedOptions
+) -> tuple[Submission, bool]:
+    """``(submission, created)``; an archive already submitted returns its first submission."""
+    from reference_models.make_baselines import file_sha256
+
+    key = f"baseline-{file_sha256(archive)[:24]}-{entry.slug}"[:100]
+    existing = Submission.objects.filter(owner=owner, idempotency_key=key).first()
+    if existing is not None:
+        return existing, False
     with archive.open("rb") as handle:
-        return create_submission(
+        sub = create_submission(
             SubmissionRequest(
                 owner=owner,
-                benchmark=benchmark,
+                benchmark=opts.benchmark,
                 track="checkpoint",
                 upload=File(handle, name=archive.name),
-                protocol=config.protocol,
-                method_name=config.label,
-                method_family=config.family,
-                backbones=config.backbones,
-                pretraining=config.pretraining,
-                description="Reference baseline trained by the starter kit "
-                "(python -m reference_models.train) on the public splits.",
+                protocol=entry.protocol,
+                method_name=entry.name,
+                method_family=entry.family,
+                backbones=dict(entry.backbones),
+                pretraining=entry.pretraining,
+                seed=opts.seed,
+                description=_description(entry, recipe_of(entry, opts), archive),
                 is_public=True,
                 is_baseline=True,
                 idempotency_key=key,
             )
         )
+    return sub, True

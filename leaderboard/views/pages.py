@@ -24,7 +24,7 @@ from leaderboard.models import (
     WorkerHeartbeat,
 )
 from leaderboard.models.boards import BoardScope, task_scope
-from leaderboard.services.baselines import read_progress
+from leaderboard.services.baselines import protocol_progress, read_progress
 from leaderboard.services.boardquery import BoardFilters, cell, default_protocol
 from leaderboard.services.charts import class_balance_chart
 from leaderboard.services.exports import (
@@ -136,11 +136,14 @@ def home(request: HttpRequest) -> HttpResponse:
             hashed(f"home-recent:{version}:{live['results']}:{live['last_result']}"), _home_recent
         ),
     }
+    stage = read_progress()
     context = {
         "parts": parts,
         "workers": _workers(live),
         "seeding": _seeding(live),
-        "seeding_stage": read_progress(),
+        "seeding_stage": stage,
+        # live, never cached: the plan from the seeding command's file, the counts from the database
+        "seeding_protocols": protocol_progress(stage),
     }
     return render(request, "leaderboard/home.html", context)
 
