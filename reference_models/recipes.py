@@ -16,7 +16,7 @@ from reference_models.specs import get_method_spec
 class Recipe:
     epochs: int
     lr: float
-    warmup_fraction: float = 0.0  # share of the optimiser steps spent warming the lr up
+    warmup_fraction: float = 0.05  # share of the optimiser steps spent warming the lr up (linear)
     batch_size: int = 64
 
     def __post_init__(self) -> None:
