@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from reference_models.specs import BackboneSpec, get_backbone_spec
+from reference_models.specs import POOL_ATTRIBUTE, BackboneSpec, get_backbone_spec
 
 _cache: dict[tuple[str, str], nn.Module] = {}
 _lock = threading.Lock()
@@ -53,8 +53,10 @@ def expected_sha256(spec: BackboneSpec) -> str:
 
 
 def create_backbone(spec: BackboneSpec) -> nn.Module:
-    """The bare architecture (random weights, no classifier head)."""
-    return timm.create_model(spec.arch, pretrained=False, num_classes=0, **spec.kwargs)
+    """The bare architecture (random weights, no classifier head), carrying its pooling choice."""
+    module = timm.create_model(spec.arch, pretrained=False, num_classes=0, **spec.kwargs)
+    setattr(module, POOL_ATTRIBUTE, spec.pool)
+    return module
 
 
 def load_backbone_weights(spec: BackboneSpec, module: nn.Module) -> None:

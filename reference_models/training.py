@@ -51,6 +51,7 @@ class FitConfig:
     weight_decay: float = 1e-4
     patience: int = 2
     seed: int = 0
+    warmup_fraction: float = 0.05
     progress: bool = True
     desc: str = "train"
 
@@ -78,15 +79,17 @@ def fit(
     model: nn.Module, size: int, label_type: str,
     train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray] | None,
     config: FitConfig, device: torch.device, to_input: Inputs | None = None,
+    *, keep_start: bool = False,
 ) -> FitResult:
-    """AdamW with a short warm-up and cosine decay; early stopping on validation loss (the best epoch is restored)."""
+    """AdamW with a warm-up and cosine decay; early stopping on validation loss (the best epoch is
+    restored; with ``keep_start``, the starting weights count as a candidate too)."""
     if to_input is None:
         to_input = lambda batch: prepare_batch(batch, size, device)  # noqa: E731
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     images, labels = train
     steps = config.epochs * max(1, -(-len(images) // config.batch_size))
-    warmup = max(1, steps // 20)
+    warmup = max(1, round(steps * config.warmup_fraction))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser,
         lambda step: min(1.0, (step + 1) / warmup)
@@ -95,6 +98,11 @@ def fit(
     criterion = loss_fn(label_type)
     generator = np.random.default_rng(config.seed)
     result, best_state, stale = FitResult(), None, 0
+    if val is not None and keep_start:
+        # The starting point competes with every epoch: training that never beats it on val
+        # leaves the model as it came (best_epoch -1).
+        result.best_val_loss = evaluate_loss(model, val[0], val[1], label_type, to_input, device)
+        best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     bar = tqdm(total=steps, desc=config.desc, disable=not config.progress, leave=False, unit="step")
     for epoch in range(config.epochs):
         model.train()
@@ -158,3 +166,15 @@ def fit_head_on_features(
     val_f = None if val is None else (extract_features(model, val[0], size, device), val[1])
     return fit(model.head, size, label_type, train_f, val_f, config, device,
                to_input=lambda batch: torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+
+
+def fit_probe_then_tune(
+    model: Any, size: int, label_type: str,
+    train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray] | None,
+    config: FitConfig, device: torch.device, *, probe: FitConfig,
+) -> FitResult:
+    """LP-FT (Kumar et al., ICLR 2022): fit the head on the frozen starting features first, then
+    train every trainable tensor from there. A random head would otherwise spend the short
+    fine-tuning budget undoing its own noise, and distort the pre-trained features doing so."""
+    fit_head_on_features(model, size, label_type, train, val, probe, device)
+    return fit(model, size, label_type, train, val, config, device, keep_start=True)

@@ -12,7 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from reference_models.methods.base import AdaptedModel, embed, feature_dim, frozen_view, pool
+from reference_models.methods.base import (
+    AdaptedModel,
+    embed,
+    feature_dim,
+    frozen_view,
+    pool,
+    token_dim,
+)
 from reference_models.methods.registry import register_method
 
 
@@ -39,7 +46,7 @@ class AdapterModel(AdaptedModel):
             if not all(hasattr(blk, a) for a in ("norm1", "attn", "ls1", "norm2", "mlp", "ls2")):
                 raise ValueError("adapter needs timm pre-norm ViT blocks")
         self.scale = scale
-        self.adapters = nn.ModuleList(Bottleneck(feature_dim(vit), width) for _ in vit.blocks)
+        self.adapters = nn.ModuleList(Bottleneck(token_dim(vit), width) for _ in vit.blocks)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         vit = self.backbone_of("backbone")

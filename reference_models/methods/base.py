@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reference_models.specs import CheckpointInvalid
+from reference_models.specs import POOL_ATTRIBUTE, CheckpointInvalid
 
 DTYPE_NAMES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 Norm = tuple[Sequence[float], Sequence[float]]
@@ -60,13 +60,26 @@ def embed(vit: Any, x: torch.Tensor) -> torch.Tensor:
     return vit.norm_pre(x)
 
 
+
+
 def pool(vit: Any, x: torch.Tensor) -> torch.Tensor:
-    """Final norm and the backbone's own pooling (the class token for the registered ViTs)."""
+    """Final norm and the backbone's pooling: timm's own (the class token for registered ViTs), or
+    the class token next to the mean patch token (``token+avg``, the demo backbones' choice)."""
+    if getattr(vit, POOL_ATTRIBUTE, "token") == "token+avg":
+        x = vit.norm(x)
+        return torch.cat([x[:, 0], x[:, int(vit.num_prefix_tokens):].mean(dim=1)], dim=-1)
     return vit.forward_head(vit.norm(x), pre_logits=True)
 
 
-def feature_dim(vit: Any) -> int:
+def token_dim(vit: Any) -> int:
+    """Width of the tokens between blocks (prompts and adapters live at this width)."""
     return int(vit.num_features)
+
+
+def feature_dim(vit: Any) -> int:
+    """Width of what :func:`pool` returns (the head's input)."""
+    width = int(vit.num_features)
+    return 2 * width if getattr(vit, POOL_ATTRIBUTE, "token") == "token+avg" else width
 
 
 class AdaptedModel(nn.Module):

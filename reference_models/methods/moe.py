@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models.methods.base import AdaptedModel, embed, feature_dim, frozen_view, pool
+from reference_models.methods.base import (
+    AdaptedModel,
+    embed,
+    feature_dim,
+    frozen_view,
+    pool,
+    token_dim,
+)
 from reference_models.methods.registry import register_method
 
 
@@ -66,13 +73,13 @@ class ExpertMixture(nn.Module):
 class MoEModel(AdaptedModel):
     def __init__(self, backbones: dict[str, nn.Module], k: int, config: dict[str, Any]) -> None:
         vits: dict[str, Any] = {role: frozen_view(vit) for role, vit in backbones.items()}
-        dims = [feature_dim(v) for v in vits.values()]
+        dims = [token_dim(v) for v in vits.values()]
         depths = {len(v.blocks) for v in vits.values()}
         tokens = {int(v.patch_embed.num_patches) + int(v.num_prefix_tokens) for v in vits.values()}
         if len(depths) != 1 or len(tokens) != 1:
             raise ValueError("the backbones of a mixture-of-experts adapter need the same depth "
                              "and token count")
-        super().__init__(vits, sum(dims), k)
+        super().__init__(vits, sum(feature_dim(v) for v in vits.values()), k)
         self.mixtures = nn.ModuleList(
             ExpertMixture(dims, config["num_experts"], config["bottleneck"], config["top_k"],
                           config["residual_init"])

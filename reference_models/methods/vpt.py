@@ -12,7 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from reference_models.methods.base import AdaptedModel, embed, feature_dim, frozen_view, pool
+from reference_models.methods.base import (
+    AdaptedModel,
+    embed,
+    feature_dim,
+    frozen_view,
+    pool,
+    token_dim,
+)
 from reference_models.methods.registry import register_method
 
 
@@ -20,7 +27,7 @@ class PromptModel(AdaptedModel):
     def __init__(self, vit: Any, k: int, num_prompts: int, deep: bool) -> None:
         super().__init__({"backbone": vit}, feature_dim(vit), k)
         depth = len(vit.blocks)
-        dim = feature_dim(vit)
+        dim = token_dim(vit)
         patch = vit.patch_embed.patch_size
         patch_area = patch[0] * patch[1] if isinstance(patch, tuple | list) else patch * patch
         bound = math.sqrt(6.0 / float(3 * patch_area + dim))  # VPT's Xavier-uniform bound
