@@ -215,6 +215,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     method_family = serializers.CharField(allow_blank=True)
     owner = serializers.CharField()
     is_baseline = serializers.BooleanField()
+    is_reference = serializers.BooleanField(
+        help_text="a reference row (pixel logistic regression): shown, never ranked"
+    )
     protocol = serializers.CharField()
     track = serializers.CharField()
     pretraining = serializers.CharField()

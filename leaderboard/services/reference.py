@@ -10,14 +10,13 @@ its CIs but never rank it (``leaderboard.services.boards``).
 from __future__ import annotations
 
 import logging
-import uuid
 
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Now
 
 from evaluator.scoring import benchmark_version
 from leaderboard.models import Benchmark, Pretraining, Protocol, Status, Submission, Task, Track
 from leaderboard.services.baselines import baseline_owner
+from leaderboard.services.submissions import enqueue
 
 log = logging.getLogger(__name__)
 METHOD_FAMILY = "reference"
@@ -90,30 +89,5 @@ def create_pixel_reference(benchmark: Benchmark, protocol: str) -> Submission:
         else:
             return sub
         pk = sub.pk
-        transaction.on_commit(lambda: enqueue_reference(pk))
+        transaction.on_commit(lambda: enqueue(pk))  # sends it to compute_pixel_reference
     return sub
-
-
-def enqueue_reference(submission_id: int) -> bool:
-    """Send a pending or queued reference to the ``gpu`` queue and mark it queued; with the broker
-    down it stays pending (as ``services.submissions.enqueue`` leaves a submission)."""
-    from leaderboard.tasks.reference import compute_pixel_reference
-
-    with transaction.atomic():
-        sub = Submission.objects.select_for_update().filter(pk=submission_id).first()
-        if sub is None or not sub.is_reference or sub.status not in (Status.PENDING, Status.QUEUED):
-            return False
-    try:
-        compute_pixel_reference.apply_async(
-            kwargs={"submission_id": submission_id},
-            queue="gpu",
-            # the id pattern the reaper looks for in the broker
-            task_id=f"submission-{submission_id}-{uuid.uuid4().hex[:12]}",
-        )
-    except Exception as exc:  # kombu raises several types when the broker is down
-        log.warning("could not send reference %s to the broker: %s", submission_id, exc)
-        return False
-    Submission.objects.filter(pk=submission_id, status=Status.PENDING).update(
-        status=Status.QUEUED, queued_at=Now()
-    )
-    return True

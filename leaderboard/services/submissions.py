@@ -203,9 +203,12 @@ def _record(submission: Submission) -> Submission:
     return submission
 
 
-def _task_for(track: str) -> Any:
+def _task_for(track: str, *, is_reference: bool = False) -> Any:
     from leaderboard.tasks.evaluation import evaluate_checkpoint, evaluate_predictions
+    from leaderboard.tasks.reference import compute_pixel_reference
 
+    if is_reference:  # no upload: the worker fits the reference itself (docs/methods.md)
+        return compute_pixel_reference
     return evaluate_checkpoint if track == Track.CHECKPOINT else evaluate_predictions
 
 
@@ -218,9 +221,9 @@ def enqueue(submission_id: int) -> bool:
         sub = Submission.objects.select_for_update().filter(pk=submission_id).first()
         if sub is None or sub.status not in (Status.PENDING, Status.QUEUED):
             return False
-        track = sub.track
+        track, is_reference = sub.track, sub.is_reference
     try:
-        _task_for(track).apply_async(
+        _task_for(track, is_reference=is_reference).apply_async(
             kwargs={"submission_id": submission_id},
             queue="gpu" if track == Track.CHECKPOINT else "cpu",
             task_id=f"submission-{submission_id}-{uuid.uuid4().hex[:12]}",
