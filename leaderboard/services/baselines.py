@@ -128,18 +128,31 @@ class ProgressLog:
 
 @dataclass
 class ScoreWatch:
-    """Reports each submitted baseline once, when it reaches a final status."""
+    """Reports each submitted baseline once, when it reaches a final status, and each protocol's
+    board once all of its baselines are final (the line that times a complete board)."""
 
     log: ProgressLog
-    pending: dict[int, str] = field(default_factory=dict)  # submission pk -> baseline name
+    pending: dict[int, tuple[str, str]] = field(default_factory=dict)  # pk -> (protocol, name)
+    closed: dict[str, int] = field(default_factory=dict)  # protocol -> baselines submitted
 
     def add(self, sub: Submission, name: str) -> None:
-        self.pending[sub.pk] = name
+        self.pending[sub.pk] = (sub.protocol, name)
+
+    def close(self, protocol: str, count: int) -> None:
+        """Every baseline of ``protocol`` is submitted; report the board when they are scored."""
+        self.closed[protocol] = count
+        self._boards()
 
     def poll(self) -> None:
         done = Submission.objects.filter(pk__in=list(self.pending), status__in=FINAL)
         for sub in done.order_by("finished_at", "pk"):
-            self.log(f"{self.pending.pop(sub.pk)}: {_outcome(sub)}")
+            self.log(f"{self.pending.pop(sub.pk)[1]}: {_outcome(sub)}")
+        self._boards()
+
+    def _boards(self) -> None:
+        waiting = {protocol for protocol, _ in self.pending.values()}
+        for protocol in [p for p in self.closed if p not in waiting]:
+            self.log(f"{protocol} protocol: all {self.closed.pop(protocol)} baselines final")
 
     def wait(self, timeout_s: float, interval_s: float = 2.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -148,7 +161,7 @@ class ScoreWatch:
             time.sleep(interval_s)
             self.poll()
         if self.pending:
-            self.log(f"{len(self.pending)} baseline(s) not scored after {timeout_s:.0f} s; "
+            self.log(f"{len(self.pending)} submission(s) not final after {timeout_s:.0f} s; "
                      "the worker scores them when it gets to them")
 
 

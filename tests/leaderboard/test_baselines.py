@@ -142,6 +142,7 @@ def test_progress_lines_are_written_and_flushed_one_by_one(seeded: Path) -> None
         ("1", "2", "linear (general, 1k)"), ("2", "2", "linear (medical, 1k)")]
     text = out.getvalue()
     assert text.index("linear (general, 1k): scored #") > text.index("1/2 linear (general, 1k)")
+    assert text.index("1k protocol: all 2 baselines final") > text.index("2/2 linear (medical")
     progress = json.loads((seeded / "var" / "baselines" / "progress.json").read_text())
     assert progress["done"] == progress["total"] == 2 and progress["stage"] == "done"
     assert progress["protocols"] == [

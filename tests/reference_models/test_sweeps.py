@@ -9,12 +9,16 @@ import pytest
 
 from reference_models.formulas import tunable_params
 from reference_models.recipes import FAMILY_RECIPES, Recipe, recipe_for
-from reference_models.specs import METHOD_SPECS, CheckpointInvalid, get_backbone_spec, normalise_config
+from reference_models.specs import (
+    METHOD_SPECS,
+    CheckpointInvalid,
+    get_backbone_spec,
+    normalise_config,
+)
 from reference_models.sweeps import DEMO_BACKBONES, PROTOCOLS, SWEEPS, SweepEntry, sweep
 
 ENTRIES = sweep(PROTOCOLS)
 SWEPT = ("vpt_deep", "lora", "adapter", "gmoe_adapter")
-TAG_OF = {"vpt_deep": ("p",), "lora": ("r",), "adapter": ("r",), "gmoe_adapter": ("E", "r")}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])

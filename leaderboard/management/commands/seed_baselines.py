@@ -109,6 +109,7 @@ class Command(BaseCommand):
                 state["done"] = state.get("done", 0) + 1
                 watch.add(sub, entry.name)
                 watch.poll()
+            watch.close(protocol, len(batch))
             if number == 0:  # the reference rows right after the first board's baselines
                 self._pixel_references(opts.benchmark, protocols, watch)
         bl.write_progress({**state, "stage": "all baselines submitted; scoring"})
