@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from datasets.bundle import BundleError, list_tasks
-from reference_models.recipes import Recipe, recipe_for
+from reference_models.recipes import TRAINING_VERSION, Recipe, recipe_for
 from reference_models.specs import CheckpointInvalid
 from reference_models.sweeps import PROTOCOLS, SweepEntry, sweep
 
@@ -44,6 +44,7 @@ class CacheKey(TypedDict):
     backbones: dict[str, str]
     protocol: str
     recipe: dict[str, int | float]
+    training_version: str
     seed: int
     task_versions: dict[str, str]
     backbone_sha256: dict[str, str]
@@ -104,7 +105,8 @@ def cache_key(
 ) -> CacheKey:
     return CacheKey(
         method=entry.method, method_config=entry.method_config, backbones=dict(entry.backbones),
-        protocol=entry.protocol, recipe=recipe.to_json(), seed=seed,
+        protocol=entry.protocol, recipe=recipe.to_json(), training_version=TRAINING_VERSION,
+        seed=seed,
         task_versions=dict(versions), backbone_sha256=dict(hashes),
     )
 

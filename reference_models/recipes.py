@@ -41,6 +41,10 @@ class Recipe:
         )
 
 
+# Bump when the training procedure itself changes (trainer, schedule, augmentation): cached
+# baseline archives record it, so archives trained the old way are not reused.
+TRAINING_VERSION = "1"
+
 # Per method family. The linear probe trains on features computed once, so many epochs cost little.
 FAMILY_RECIPES: dict[str, Recipe] = {
     "linear-probe": Recipe(epochs=30, lr=1e-2),

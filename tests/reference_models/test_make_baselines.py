@@ -73,9 +73,9 @@ def test_f16_archive_loads_into_the_model(demo_ids: None, data_root: Path, tmp_p
     assert torch.equal(model.head.weight.data, tensors["tiny-gray"]["head.weight"].float())
 
 
-@pytest.mark.parametrize("change", ["task_version", "recipe", "bytes", "backbone"])
+@pytest.mark.parametrize("change", ["task_version", "recipe", "bytes", "backbone", "training"])
 def test_a_changed_key_or_archive_is_not_reused(
-    demo_ids: None, data_root: Path, tmp_path: Path, change: str
+    demo_ids: None, data_root: Path, tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry = _linear()
     path, _ = _ensure(entry, data_root, tmp_path)
@@ -88,8 +88,10 @@ def test_a_changed_key_or_archive_is_not_reused(
         recipe = recipe.overridden(epochs=2)
     elif change == "bytes":
         path.write_bytes(path.read_bytes() + b"\0")
-    else:
+    elif change == "backbone":
         hashes = {bid: "0" * 64 for bid in hashes}
+    else:
+        monkeypatch.setattr(mb, "TRAINING_VERSION", "changed")
     key = mb.cache_key(entry, recipe, 0, versions, hashes)
     assert mb.find_cached([tmp_path], BENCH, entry, key) is None
 
