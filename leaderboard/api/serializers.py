@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from django.core.validators import slug_re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -15,6 +16,10 @@ from leaderboard.models.validators import (
     MAX_BACKBONE_ID,
     MAX_BACKBONE_ROLE,
     MAX_BACKBONES,
+    SINGLE_LINE_PATTERN,
+    TEXT_FIELD_VALIDATORS,
+    schema_pattern,
+    strip_unstorable,
     validate_backbones,
 )
 
@@ -122,13 +127,24 @@ class SubmissionLogSerializer(serializers.Serializer):
     {
         "type": "object",
         "maxProperties": MAX_BACKBONES,
-        "additionalProperties": {"type": "string", "maxLength": MAX_BACKBONE_ID},
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": MAX_BACKBONE_ID,
+            "pattern": schema_pattern(SINGLE_LINE_PATTERN),
+        },
     }
 )
 class BackbonesField(serializers.Field):
-    """A JSON object ``{"<role>": "<backbone id>"}`` sent as a form field."""
+    """A JSON object ``{"<role>": "<backbone id>"}`` sent as a form field.
 
-    default_error_messages = {"invalid": "must be a JSON object mapping roles to backbone ids"}
+    Ids with control characters are refused (the schema's pattern says so). Role names lose
+    theirs instead: OpenAPI 3.0 has no ``propertyNames``, so the schema cannot state a rule on
+    keys, and the API accepts every object the schema allows."""
+
+    default_error_messages = {
+        "invalid": "must be a JSON object mapping roles to backbone ids",
+        "same_role": "names a role twice once control characters are removed from role names",
+    }
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         if isinstance(data, str):
@@ -140,10 +156,26 @@ class BackbonesField(serializers.Field):
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
             self.fail("invalid")
-        return dict(data)
+        roles = {strip_unstorable(k): v for k, v in data.items()}
+        if len(roles) < len(data):
+            self.fail("same_role")
+        return roles
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+@extend_schema_field({"type": "string", "pattern": schema_pattern(slug_re.pattern)})
+class BenchmarkSlugField(serializers.SlugRelatedField):
+    """A benchmark by its slug; what cannot be a slug is refused before the query (PostgreSQL
+    would fail on a NUL in it)."""
+
+    default_error_messages = {"does_not_exist": "no benchmark with this slug"}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not slug_re.match(data):
+            self.fail("does_not_exist")
+        return super().to_internal_value(data)
 
 
 class SubmissionCreateSerializer(serializers.ModelSerializer):
@@ -155,14 +187,14 @@ class SubmissionCreateSerializer(serializers.ModelSerializer):
         required=False,
         help_text="hex sha256 of the file; a mismatch is refused (recommended)",
     )
-    benchmark = serializers.SlugRelatedField(
+    benchmark = BenchmarkSlugField(
         slug_field="slug", queryset=Benchmark.objects.all(), help_text="benchmark slug"
     )
     backbones = BackbonesField(
         required=False,
         validators=[validate_backbones],
         help_text='JSON object, e.g. {"backbone": "vit-b16-in21k"}; role names of at most '
-        f"{MAX_BACKBONE_ROLE} characters",
+        f"{MAX_BACKBONE_ROLE} characters (control characters are removed from them)",
     )
 
     class Meta:
@@ -193,6 +225,8 @@ class SubmissionCreateSerializer(serializers.ModelSerializer):
         tunable = fields.pop("reported_tunable_params")
         tunable.source = "reported_tunable_params"
         fields["tunable_params"] = tunable
+        for name, validator in TEXT_FIELD_VALIDATORS.items():
+            fields[name].validators.append(validator)  # control characters: as the web form
         return fields
 
     def validate_sha256(self, value: str) -> str:

@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from leaderboard.models import Submission, Track
+from leaderboard.models.validators import TEXT_FIELD_VALIDATORS
 
 
 def _model_formfield(name: str, **kwargs: Any) -> forms.Field:
@@ -27,7 +28,11 @@ def _model_formfield(name: str, **kwargs: Any) -> forms.Field:
 def _formfield(model_field: models.Field, **kwargs: Any) -> forms.Field | None:
     if isinstance(model_field, models.URLField):
         kwargs.setdefault("assume_scheme", "https")  # a bare "example.org/paper" is https
-    return model_field.formfield(**kwargs)
+    field = model_field.formfield(**kwargs)
+    extra = TEXT_FIELD_VALIDATORS.get(model_field.name)
+    if field is not None and extra is not None:
+        field.validators.append(extra)  # control characters are refused, as by the API
+    return field
 
 
 class SubmissionForm(forms.ModelForm):

@@ -1,9 +1,11 @@
 """Validators of the submission fields: the one source of their limits. The web form
 (ModelForm), the API (ModelSerializer) and the submissions service all validate through the model
-fields that carry them, and the OpenAPI schema is built from the same constants."""
+fields that carry them (the form and the API add ``TEXT_FIELD_VALIDATORS``), and the OpenAPI
+schema is built from the same constants."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,13 +19,62 @@ MAX_BACKBONE_ID = 100
 URL_SCHEMES = ("http", "https")
 
 
-# The family is a URL path segment (/methods/<family>/). A regex, so the schema carries it too.
-validate_method_family = RegexValidator(
-    r"^[^/\x00]*\Z", message="may not contain '/' (nor null characters)", code="bad_family"
+# Unicode's control characters (category Cc: C0, DEL, C1). PostgreSQL cannot store NUL in a text
+# or JSON column at all (the insert fails), and none of them belongs in a name, an id or a URL.
+# Python's `re` and the schema's ECMA regexes both read these \u escapes.
+CONTROL = r"\u0000-\u001f\u007f-\u009f"
+# ... less the tab and the line breaks a description may hold
+CONTROL_IN_TEXT = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+SINGLE_LINE_PATTERN = rf"^[^{CONTROL}]*\Z"  # \Z, not $: a final line break must not slip through
+# What a JSON string can smuggle into a JSON column besides: an unpaired surrogate ("\ud800"),
+# which PostgreSQL refuses too (a form field's text is decoded UTF-8 and cannot hold one).
+_UNSTORABLE = re.compile(f"[{CONTROL}\ud800-\udfff]")
+
+# Regexes, so the OpenAPI schema carries them as patterns (and the fuzzer generates to them).
+validate_single_line = RegexValidator(
+    SINGLE_LINE_PATTERN,
+    message="may not contain control characters (NUL, escapes, tabs or line breaks)",
+    code="control_characters",
 )
+validate_text = RegexValidator(
+    rf"^[^{CONTROL_IN_TEXT}]*\Z",
+    message="may not contain control characters other than tabs and line breaks",
+    code="control_characters",
+)
+# The family is a URL path segment (/methods/<family>/).
+validate_method_family = RegexValidator(
+    rf"^[^/{CONTROL}]*\Z", message="may not contain '/' nor control characters", code="bad_family"
+)
+# The free-text fields whose model fields carry no character rule of their own: the web form and
+# the API add these (the submissions service strips control characters from what it is given).
+TEXT_FIELD_VALIDATORS: dict[str, RegexValidator] = {
+    "method_name": validate_single_line,
+    "idempotency_key": validate_single_line,
+    "description": validate_text,
+}
+
+
+def schema_pattern(pattern: str) -> str:
+    """A Python regex ending in ``\\Z`` as the ECMA regex of a hand-written schema."""
+    return pattern.removesuffix(r"\Z") + "$"
+
+
+def strip_unstorable(text: str) -> str:
+    """``text`` without control characters and unpaired surrogates."""
+    return _UNSTORABLE.sub("", text)
 
 
 def validate_backbones(value: Any) -> None:
+    _check_backbones_shape(value)
+    if any(_UNSTORABLE.search(k) or _UNSTORABLE.search(v) for k, v in value.items()):
+        raise ValidationError(
+            "role names and backbone ids may not contain control characters (NUL, escapes, "
+            "tabs or line breaks) nor unpaired surrogates",
+            code="control_characters",
+        )
+
+
+def _check_backbones_shape(value: Any) -> None:
     ok = (
         isinstance(value, dict)
         and len(value) <= MAX_BACKBONES
@@ -53,5 +104,7 @@ class HttpUrlValidator(RegexValidator):
     message = "Enter a valid http(s) URL."
 
     def __call__(self, value: str) -> None:
+        # first: Django's URL validator lets control characters through in the path
+        validate_single_line(value)
         super().__call__(value)
         URLValidator(schemes=list(URL_SCHEMES), message=self.message)(value)
