@@ -3,6 +3,7 @@ participant and method, privacy, filters, sorting, the recompute task and its tr
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,14 @@ def test_filters_and_sorting(benchmark: Benchmark, tiny_bundles: Path, client: C
     assert names("?protocol=bogus&sort=bogus") == ["b", "g", "m"]  # bad values: defaults
     html = client.get("/b/tiny-bench/?metric=balanced_accuracy").content.decode()
     assert 'data-col="task:tiny-cxr" data-value="0.4"' in html  # b: 0.8 / 2 (the seed's rule)
+    # Next to Charts, the findings page of the benchmark, with the board's filters
+    page = client.get("/b/tiny-bench/xray/?family=adapter&split=test_ood&page=2").content.decode()
+    links = {k: h for h, k in re.findall(r'<a href="([^"]*)" id="(charts|findings)-link"', page)}
+    charts, findings = (html_lib.unescape(links[k]) for k in ("charts", "findings"))
+    query = charts.split("?", 1)[1]
+    assert "family=adapter" in query and "split=test_ood" in query and "page=2" not in query
+    assert findings == f"/b/tiny-bench/findings/?{query}"
+    assert client.get(findings).status_code == 200
     assert client.get("/b/nope/").status_code == 404
     assert client.get("/b/tiny-bench/nope/").status_code == 404
 
