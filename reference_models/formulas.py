@@ -33,23 +33,25 @@ def tunable_params(
     get_method_spec(method)
     d, depth = backbones[0].embed_dim, backbones[0].depth
     k = num_classes
+    # The head reads the pooled features: twice the width with class token + mean token pooling.
+    pooled = sum(b.embed_dim * (2 if b.pool == "token+avg" else 1) for b in backbones)
     if method == "linear":
-        return head(d, k)
+        return head(pooled, k)
     if method == "full":
-        return vit_params(d, depth, backbones[0].patch_size, backbones[0].num_tokens) + head(d, k)
+        return vit_params(d, depth, backbones[0].patch_size, backbones[0].num_tokens) + head(pooled, k)
     if method == "bitfit":
-        return d + 11 * d * depth + d + head(d, k)
+        return d + 11 * d * depth + d + head(pooled, k)
     if method == "vpt_shallow":
-        return cfg["num_prompts"] * d + head(d, k)
+        return cfg["num_prompts"] * d + head(pooled, k)
     if method == "vpt_deep":
-        return depth * cfg["num_prompts"] * d + head(d, k)
+        return depth * cfg["num_prompts"] * d + head(pooled, k)
     if method == "adapter":
         r = cfg["bottleneck"]
-        return depth * (2 * d * r + r + d) + head(d, k)
+        return depth * (2 * d * r + r + d) + head(pooled, k)
     if method == "lora":
-        return depth * 4 * d * cfg["rank"] + head(d, k)
+        return depth * 4 * d * cfg["rank"] + head(pooled, k)
     total = sum(b.embed_dim for b in backbones)  # moe_adapter, gmoe_adapter
-    return depth * moe_block(total, cfg["num_experts"], cfg["bottleneck"]) + head(total, k)
+    return depth * moe_block(total, cfg["num_experts"], cfg["bottleneck"]) + head(pooled, k)
 
 
 FORMULAS = {
@@ -63,3 +65,4 @@ FORMULAS = {
     "moe_adapter": "L[3D + E(D+1) + E(2Dr + r + D)] + K(D+1)",
     "gmoe_adapter": "as moe_adapter with D = D_general + D_medical",
 }
+# With class token + mean token pooling (the demo backbones), every K(D+1) head term is K(2D+1).

@@ -43,7 +43,7 @@ class Recipe:
 
 # Bump when the training procedure itself changes (trainer, schedule, augmentation): cached
 # baseline archives record it, so archives trained the old way are not reused.
-TRAINING_VERSION = "1"
+TRAINING_VERSION = "2"  # 2: LP-FT with an L-BFGS probe (reference_models.probe)
 
 # Per method family. The linear probe trains on features computed once, so many epochs cost little.
 FAMILY_RECIPES: dict[str, Recipe] = {

@@ -96,7 +96,7 @@ def _general(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, n
            + _col(texture_amp)[..., None] * field[..., None] * rng.uniform(0.5, 1.5, (n, 1, 1, 3)))
     n_objects = rng.integers(1, 4, n)
     main_kind = rng.integers(0, len(SHAPES), n)
-    main = {}
+    main: dict[str, np.ndarray] = {}
     for j in range(3):
         on = n_objects > j
         kind = main_kind if j == 0 else rng.integers(0, len(SHAPES), n)

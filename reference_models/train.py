@@ -36,8 +36,8 @@ from reference_models.specs import METHOD_SPECS, CheckpointInvalid, get_method_s
 from reference_models.taskdata import bundle_tasks, npz_tasks, training_arrays
 from reference_models.training import (
     FitConfig,
-    fit,
     fit_head_on_features,
+    fit_probe_then_tune,
     pick_device,
     seed_everything,
 )
@@ -95,8 +95,13 @@ def train_task(
                   normalisation=normalisation_for(backbones)).to(device)
     train, val = training_arrays(task, protocol)
     config = fit_config(recipe, seed=seed, progress=progress, desc=f"{meta.slug} {method}")
-    trainer = fit_head_on_features if method == "linear" else fit
-    result = trainer(model, model.input_size, meta.label_type, train, val, config, device)
+    if method == "linear":
+        result = fit_head_on_features(model, model.input_size, meta.label_type, train, val,
+                                      config, device)
+    else:
+        probe = fit_config(recipe_for("linear"), seed=seed, progress=False, desc=f"{meta.slug} probe")
+        result = fit_probe_then_tune(model, model.input_size, meta.label_type, train, val, config,
+                                     device, probe=probe)
     report = TaskReport(
         task=meta.slug, epochs_run=len(result.train_losses), best_epoch=result.best_epoch + 1,
         best_val_loss=round(result.best_val_loss, 5), tunable_params=count_tunable(model),

@@ -15,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from reference_models.inference import autocast, prepare_batch
+from reference_models.probe import fit_probe
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -161,11 +162,20 @@ def fit_head_on_features(
     train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray] | None,
     config: FitConfig, device: torch.device,
 ) -> FitResult:
-    """Linear probing: the frozen features are computed once, then only ``model.head`` trains."""
+    """Linear probing: the frozen features are computed once, then only ``model.head`` is fitted
+    (:mod:`reference_models.probe`; ``config`` is kept for the trainer's signature)."""
     train_f = (extract_features(model, train[0], size, device), train[1])
     val_f = None if val is None else (extract_features(model, val[0], size, device), val[1])
-    return fit(model.head, size, label_type, train_f, val_f, config, device,
-               to_input=lambda batch: torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+    criterion = loss_fn(label_type)
+
+    def typed(batch: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        labels = batch[1].astype(np.float64 if label_type == "multilabel" else np.int64)
+        return batch[0], labels
+
+    best, losses = fit_probe(model.head, typed(train_f), None if val_f is None else typed(val_f),
+                             lambda logits, y: criterion(logits.float(), y))
+    model.eval()
+    return FitResult(val_losses=losses, best_epoch=0, best_val_loss=best)
 
 
 def fit_probe_then_tune(

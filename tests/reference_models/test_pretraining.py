@@ -61,13 +61,15 @@ def pooled_backbone(tmp_path: Path) -> BackboneSpec:
 def test_token_and_mean_pooling_doubles_the_head_input(pooled_backbone: BackboneSpec,
                                                        method: str) -> None:
     from reference_models.backbones import load_backbone
-    from reference_models.methods import build, trainable_state_dict
+    from reference_models.formulas import tunable_params
+    from reference_models.methods import build, count_tunable, trainable_state_dict
 
     vit = load_backbone(pooled_backbone.id)
     model = build(method, {}, {"backbone": vit}, 3)
     x = torch.rand(2, 3, 32, 32)
     assert model.features(x).shape == (2, 2 * TINY["embed_dim"])
     assert trainable_state_dict(model)["head.weight"].shape == (3, 2 * TINY["embed_dim"])
+    assert count_tunable(model) == tunable_params(method, {}, [pooled_backbone], 3)
     tokens = vit.norm(vit.blocks(vit.norm_pre(vit._pos_embed(vit.patch_embed(x)))))
     if method == "linear":
         want = torch.cat([tokens[:, 0], tokens[:, 1:].mean(1)], -1)
@@ -89,9 +91,9 @@ def _toy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_lp_ft_starts_from_a_fitted_head_and_keeps_it_when_tuning_hurts(frozen: dict) -> None:
+    from reference_models.inference import prepare_batch
     from reference_models.methods import build, trainable_state_dict
     from reference_models.training import FitConfig, evaluate_loss, fit_probe_then_tune
-    from reference_models.inference import prepare_batch
 
     device = torch.device("cpu")
     torch.manual_seed(0)
@@ -108,3 +110,29 @@ def test_lp_ft_starts_from_a_fitted_head_and_keeps_it_when_tuning_hurts(frozen: 
     kept = evaluate_loss(model, val[0], val[1], "binary", to_input, device)
     assert kept == pytest.approx(result.best_val_loss, rel=1e-5)
     assert set(trainable_state_dict(model)) >= {"head.weight", "head.bias"}
+
+
+@pytest.mark.parametrize("label_type", ["multiclass", "multilabel"])
+def test_probe_fits_features_on_any_scale_and_picks_l2_on_val(label_type: str) -> None:
+    from reference_models.probe import L2_GRID, fit_probe
+    from reference_models.training import loss_fn
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (3, 8))
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, 3, n)
+        x = (centres[y] + 0.3 * rng.normal(0, 1, (n, 8))) * 1000.0 + 50.0  # far from standardised
+        labels = np.eye(3)[y] if label_type == "multilabel" else y
+        return x.astype(np.float32), labels
+
+    (xt, yt), (xv, yv) = draw(120), draw(60)
+    head = torch.nn.Linear(8, 3)
+    criterion = loss_fn(label_type)
+    best, losses = fit_probe(head, (xt, yt), (xv, yv), lambda lo, y: criterion(lo.float(), y))
+    assert len(losses) == len(L2_GRID) and best == min(losses)
+    with torch.no_grad():
+        logits = head(torch.from_numpy(xv))
+    truth = yv.argmax(1) if label_type == "multilabel" else yv
+    assert (logits.argmax(1).numpy() == truth).mean() > 0.95
+    assert float(criterion(logits, torch.from_numpy(yv))) == pytest.approx(best, rel=1e-3)
