@@ -112,6 +112,11 @@ class Command(BaseCommand):
             watch.close(protocol, len(batch))
             if number == 0:  # the reference rows right after the first board's baselines
                 self._pixel_references(opts.benchmark, protocols, watch)
+                if len(protocols) > 1 and wait_s > 0:
+                    # Training the next protocol would take the cores from the worker scoring
+                    # this one: the first board completes first, then the rest trains.
+                    bl.write_progress({**state, "stage": f"scoring the {protocol} board"})
+                    watch.wait(wait_s)
         bl.write_progress({**state, "stage": "all baselines submitted; scoring"})
         log(f"{len(entries)} baselines submitted")
         if wait_s > 0:
