@@ -19,6 +19,7 @@ from django.core.management import call_command
 from leaderboard.models import Status, Submission
 from leaderboard.services.registration import sync_benchmark
 from medvtab.celery import app
+from reference_models.recipes import recipe_for
 from reference_models.sweeps import sweep
 from tests.reference_models.conftest import BENCH, make_task, tiny_backbones  # noqa: F401
 
@@ -114,7 +115,8 @@ def test_a_committed_archive_is_used_when_its_key_matches_and_not_otherwise(
     argv = ["--protocols", "1k", "--methods", "linear", "--out", str(committed),
             "--data-root", str(data_root), "--benchmark", BENCH]
     assert mb.main(argv, log=lambda line: None) == 0
-    log = _seed(seeded, "--epochs", "30", methods="linear")  # the linear recipe's own epochs
+    own_epochs = str(recipe_for("linear").epochs)  # the same recipe: the key still matches
+    log = _seed(seeded, "--epochs", own_epochs, methods="linear")
     assert log.count("(cached checkpoint)") == 2 and "training" not in log
     assert not list((seeded / "var" / "baselines").glob("*/1k/*.zip"))
     # an index recorded for an older task version no longer matches: that entry is retrained
@@ -122,7 +124,7 @@ def test_a_committed_archive_is_used_when_its_key_matches_and_not_otherwise(
     index = json.loads(index_file.read_text())
     index["entries"]["linear (medical, 1k)"]["key"]["task_versions"]["tiny-gray"] = "0"
     index_file.write_text(json.dumps(index))
-    log = _seed(seeded, "--epochs", "30", methods="linear")
+    log = _seed(seeded, "--epochs", own_epochs, methods="linear")
     assert "linear (general, 1k): already submitted" in log
     assert re.search(r"linear \(medical, 1k\): submitted #\d+ \(trained in", log)
     assert list((seeded / "var" / "baselines").glob("*/1k/linear-medical-1k.zip"))
