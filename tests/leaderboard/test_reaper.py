@@ -112,7 +112,7 @@ def test_web_host_stamps_queue_and_cancel_times_with_the_database_clock(
         def apply_async(self, **_: Any) -> None:  # the broker took it
             return None
 
-    monkeypatch.setattr(submissions, "_task_for", lambda track: Sent())
+    monkeypatch.setattr(submissions, "_task_for", lambda track, **_: Sent())
     queued, cancelled = running(), running()
     Submission.objects.filter(pk__in=[queued.pk, cancelled.pk]).update(status=Status.PENDING)
     skewed_clock(HOUR)  # the web host's clock is an hour early: the reaper would wait an hour
