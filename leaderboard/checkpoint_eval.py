@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from evaluator.checkpoints import (
     BackboneCache,
@@ -16,7 +15,8 @@ from evaluator.checkpoints import (
     use_worker_cores,
 )
 from evaluator.scoring import ScoreResult
-from leaderboard.models import Status, Submission
+from leaderboard.models import Submission
+from leaderboard.services.results import save_running_log_line
 from leaderboard.services.storage import local_copy
 
 log = logging.getLogger(__name__)
@@ -45,20 +45,6 @@ def preload() -> list[str]:
     return loaded
 
 
-def _save_log_line(sub: Submission, line: str) -> None:
-    """Write the line now: the task re-reads the row to finish, so a line kept on ``sub`` is lost.
-    Only while this worker still holds the submission (not cancelled or taken over meanwhile)."""
-    with transaction.atomic():
-        row = (
-            Submission.objects.select_for_update()
-            .filter(pk=sub.pk, status=Status.RUNNING, worker=sub.worker)
-            .first()
-        )
-        if row is not None:
-            row.append_log(line)
-            row.save(update_fields=["user_log"])
-
-
 def evaluate_checkpoint_submission(sub: Submission) -> tuple[ScoreResult, dict[str, Any]]:
     device = resolve_device(settings.MEDVTAB_DEVICE)
     if device.type == "cpu":
@@ -76,7 +62,7 @@ def evaluate_checkpoint_submission(sub: Submission) -> tuple[ScoreResult, dict[s
             compile_model=settings.MEDVTAB_TORCH_COMPILE,
         )
     manifest = report.manifest
-    _save_log_line(
+    save_running_log_line(
         sub,
         f"inference on {report.device}: {report.stats.images} images at "
         f"{report.stats.images_per_second:.0f} images/s",

@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,9 @@ class TaskReport:
 
 
 def fit_config(recipe: Recipe, *, seed: int, progress: bool, desc: str) -> FitConfig:
-    """The trainer's settings from a recipe; the warm-up reaches the trainer once it takes one."""
-    extra: dict[str, Any] = {}
-    if "warmup_fraction" in {f.name for f in fields(FitConfig)}:
-        extra["warmup_fraction"] = recipe.warmup_fraction
+    """The trainer's settings from a recipe."""
     return FitConfig(epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, seed=seed,
-                     progress=progress, desc=desc, **extra)
+                     progress=progress, desc=desc, warmup_fraction=recipe.warmup_fraction)
 
 
 def default_backbones(method: str, given: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -5,14 +5,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from django.db import transaction
 
 from evaluator import EVALUATOR_VERSION
 from evaluator.scorejson import AggregateJSON, ScoreJSON
 from evaluator.scoring import ScoreResult
-from leaderboard.models import Aggregate, Modality, ReplicateVector, Result, Submission, Task
+from leaderboard.models import (
+    Aggregate,
+    Modality,
+    ReplicateVector,
+    Result,
+    Status,
+    Submission,
+    Task,
+)
 from leaderboard.models.boards import SPLITS
 
 VECTOR_DTYPE = "<f8"  # replicate vectors are stored as little-endian float64 bytes
+
+
+def save_running_log_line(sub: Submission, line: str) -> None:
+    """Append ``line`` to the user log now, while this worker still holds the submission (not
+    cancelled or taken over meanwhile): the evaluation task re-reads the row to finish, so a line
+    kept on ``sub`` would be lost."""
+    with transaction.atomic():
+        row = (
+            Submission.objects.select_for_update()
+            .filter(pk=sub.pk, status=Status.RUNNING, worker=sub.worker)
+            .first()
+        )
+        if row is not None:
+            row.append_log(line)
+            row.save(update_fields=["user_log"])
 
 
 def encode_vector(vector: Sequence[float] | np.ndarray) -> bytes:

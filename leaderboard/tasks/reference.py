@@ -14,28 +14,14 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from datasets.bundle import BundleError
 from evaluator.errors import SubmissionInvalid
 from evaluator.scoring import ScoreResult, score_probabilities
-from leaderboard.models import Status, Submission
+from leaderboard.models import Submission
+from leaderboard.services.results import save_running_log_line
 from leaderboard.tasks.base import medvtab_task
 from leaderboard.tasks.evaluation import run_evaluation
-
-
-def _save_log_line(sub: Submission, line: str) -> None:
-    """Written now, while this worker still holds the submission: the task's finish re-reads the
-    row, so a line kept on ``sub`` would be lost."""
-    with transaction.atomic():
-        row = (
-            Submission.objects.select_for_update()
-            .filter(pk=sub.pk, status=Status.RUNNING, worker=sub.worker)
-            .first()
-        )
-        if row is not None:
-            row.append_log(line)
-            row.save(update_fields=["user_log"])
 
 
 def compute_reference(sub: Submission) -> tuple[ScoreResult, dict[str, Any]]:
@@ -60,7 +46,7 @@ def compute_reference(sub: Submission) -> tuple[ScoreResult, dict[str, Any]]:
     )
     images = sum(len(r.outputs[0]) for r in refs)
     chosen = ", ".join(f"{r.slug} C={r.selection.c:g} (val {r.selection.score:.4f})" for r in refs)
-    _save_log_line(sub, f"{Submission.log_stamp()} C chosen on val: {chosen}")
+    save_running_log_line(sub, f"{Submission.log_stamp()} C chosen on val: {chosen}")
     extra = {
         "verified_tunable_params": mean_params(refs),
         "device": "cpu (scikit-learn)",
