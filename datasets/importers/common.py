@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,41 @@ PRIMARY_METRIC = {
 
 class DatasetImportError(ValueError):
     """The input cannot become a task; the message names the key, row or column at fault."""
+
+
+OnSummary = Callable[["ImportSummary"], None]
+# Called as progress(done, total) while images are copied, so a caller can draw a progress bar.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one import wrote: counts per split, duplicates dropped and the time it took.
+
+    ``import_medmnist`` and ``import_manifest`` return the task's ``TaskMeta`` as before and hand
+    this summary to their ``on_summary`` callback (keyword argument) when one is given; their
+    ``progress`` keyword takes a ``Progress`` callback.
+
+    ``duplicates`` maps ``(kept_in, dropped_from)`` split pairs, e.g. ``("train", "test_id")``,
+    to the number of images dropped from the second split because the first already held them.
+    """
+
+    meta: TaskMeta
+    source: str
+    seconds: float
+    duplicates: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def images(self) -> dict[str, int]:
+        return {s: c.n_images for s, c in self.meta.splits.items()}
+
+    @property
+    def patients(self) -> dict[str, int]:
+        return {s: c.n_patients for s, c in self.meta.splits.items()}
+
+    @property
+    def duplicates_dropped(self) -> int:
+        return sum(self.duplicates.values())
 
 
 def make_meta(
