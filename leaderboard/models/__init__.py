@@ -16,6 +16,7 @@ from leaderboard.models.submission import (
     Submission,
     Track,
 )
+from leaderboard.models.teams import Invitation, InvitationStatus, Membership, Participation, Team
 from leaderboard.models.tokens import ApiToken, TokenScope
 from leaderboard.models.workers import WorkerHeartbeat
 
@@ -28,8 +29,12 @@ __all__ = [
     "Benchmark",
     "BoardEntry",
     "BoardState",
+    "Invitation",
+    "InvitationStatus",
     "LicenceAcceptance",
+    "Membership",
     "Modality",
+    "Participation",
     "Pretraining",
     "Profile",
     "Protocol",
@@ -38,6 +43,7 @@ __all__ = [
     "Status",
     "Submission",
     "Task",
+    "Team",
     "TokenScope",
     "Track",
     "WorkerHeartbeat",

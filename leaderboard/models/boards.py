@@ -14,6 +14,7 @@ from django.db import models
 
 from leaderboard.models.benchmark import Benchmark, Modality, Task
 from leaderboard.models.submission import Submission
+from leaderboard.models.teams import TEAM_NAME_LIMIT, Team
 
 Split = Literal["test_id", "test_ood"]
 SPLITS: tuple[Split, ...] = ("test_id", "test_ood")
@@ -77,6 +78,9 @@ class BoardEntry(models.Model):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     owner_name = models.CharField(max_length=150)
+    # the team the row counts for: rows collapse per team and method, and show its name
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, related_name="+")
+    team_name = models.CharField(max_length=TEAM_NAME_LIMIT, blank=True, default="")
     method_name = models.CharField(max_length=100)
     method_family = models.CharField(max_length=50, blank=True)
     protocol = models.CharField(max_length=8)

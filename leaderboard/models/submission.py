@@ -4,6 +4,7 @@ broker only carries submission primary keys."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
@@ -11,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from leaderboard.models.benchmark import Benchmark, Modality, Task
+from leaderboard.models.teams import Team, default_team
 from leaderboard.models.validators import (
     MAX_TUNABLE_PARAMS,
     HttpUrlValidator,
@@ -64,6 +66,11 @@ class Submission(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
     )
     benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="submissions")
+    # Who the submission counts for (quotas, board rows); set on insert, kept when the owner
+    # leaves the team. Null only for rows bulk-inserted past save(); boards group those by owner.
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, null=True, blank=True, related_name="submissions"
+    )
     track = models.CharField(max_length=16, choices=Track.choices)
     protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.FULL)
     status = models.CharField(
@@ -142,6 +149,13 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.method_name} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Paths other than the create service (reference rows, the admin, scripts) name no team:
+        # the owner's team on the benchmark, so every inserted row counts for a team.
+        if self._state.adding and self.team_id is None and self.owner_id and self.benchmark_id:
+            self.team = default_team(self.owner, self.benchmark)
+        super().save(*args, **kwargs)
 
     @property
     def queue(self) -> str:
