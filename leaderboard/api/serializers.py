@@ -247,7 +247,10 @@ class LeaderboardRowSerializer(serializers.Serializer):
     submission_id = serializers.IntegerField()
     method_name = serializers.CharField()
     method_family = serializers.CharField(allow_blank=True)
-    owner = serializers.CharField()
+    owner = serializers.CharField(help_text="the user who submitted the row's entry")
+    team = serializers.CharField(
+        help_text="the team the entry counts for; rows collapse per team and method"
+    )
     is_baseline = serializers.BooleanField()
     is_reference = serializers.BooleanField(
         help_text="a reference row (pixel logistic regression): shown, never ranked"

@@ -108,6 +108,7 @@ def row_json(e: BoardEntry, board: Board, f: BoardFilters) -> dict[str, Any]:
         "method_name": e.method_name,
         "method_family": e.method_family,
         "owner": e.owner_name,
+        "team": e.team_name or e.owner_name,
         "is_baseline": e.is_baseline,
         "is_reference": is_reference(e),
         "protocol": e.protocol,

@@ -48,7 +48,7 @@ def _method(e: Any, reference: bool) -> str:
         family = f' · <a href="{escape(family_url)}">{escape(e.method_family)}</a>'
     return (
         f'<th scope="row" class="method" data-col="method"><a href="{url}">{escape(e.method_name)}</a>'
-        f'{badge}\n      <span class="sub">{escape(e.owner_name)}{family} · '
+        f'{badge}\n      <span class="sub">{escape(e.team_name or e.owner_name)}{family} · '
         f"{escape(e.pretraining)} · {escape(e.track)}</span></th>"
     )
 

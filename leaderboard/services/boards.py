@@ -8,8 +8,9 @@ tasks open to both tracks; the checkpoint-only board the tasks that accept check
 ranked (``evaluator.ranking.rank_entries``); ties with the leader come from
 ``leaderboard.services.boardties``. Reference rows (``Submission.is_reference``, the pixel
 logistic regression) are shown on every board they have tasks on but take no part in anything that
-picks winners: no rank, no tie with the leader, never a leader, never grouped with their owner's
-entries, not in the best-over-time history.
+picks winners: no rank, no tie with the leader, never a leader, never grouped with their team's
+entries, not in the best-over-time history. The default view keeps each team's best entry per
+method (members' submissions of one method are one row, shown under the team's name).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def _entry(sub: dict[str, Any], spec: BoardSpec) -> BoardEntry | None:
         submission_id=sub["id"],
         owner_id=sub["owner_id"],
         owner_name=sub["owner__username"],
+        team_id=sub["team_id"],
+        team_name=sub["team__name"] or sub["owner__username"],
         method_name=sub["method_name"],
         method_family=sub["method_family"],
         protocol=sub["protocol"],
@@ -137,10 +140,18 @@ def _best_key(e: BoardEntry, split: Split) -> tuple[Any, ...]:
     return (not e.complete, value is None, -(value or 0.0), ts, e.submission_id)
 
 
+def _collapse_key(e: BoardEntry) -> tuple[str, int, str]:
+    """One best row per team and method: members' entries of one method are one row. A row
+    bulk-inserted without a team (past ``Submission.save``) falls back to its owner."""
+    if e.team_id is not None:
+        return ("team", e.team_id, e.method_name)
+    return ("owner", e.owner_id, e.method_name)
+
+
 def _mark_best(entries: list[BoardEntry]) -> None:
-    groups: dict[tuple[int, str], list[BoardEntry]] = defaultdict(list)
+    groups: dict[tuple[str, int, str], list[BoardEntry]] = defaultdict(list)
     for e in entries:
-        groups[(e.owner_id, e.method_name)].append(e)
+        groups[_collapse_key(e)].append(e)
     for group in groups.values():
         for split in SPLITS:
             min(group, key=lambda e: _best_key(e, split)).mark_best(split)
@@ -209,6 +220,8 @@ SUBMISSION_FIELDS = (
     "benchmark_id",
     "owner_id",
     "owner__username",
+    "team_id",
+    "team__name",
     "method_name",
     "method_family",
     "protocol",

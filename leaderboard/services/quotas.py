@@ -1,5 +1,6 @@
-"""Submission quotas: rolling 24 hours, per user and benchmark (staff, baselines and exempt
-accounts excepted). Failures count as attempts, so failing cannot be used to probe hidden labels."""
+"""Submission quotas: rolling 24 hours, per team and benchmark (staff, baselines and exempt
+accounts excepted): the members of a team share one quota, so a group cannot multiply it.
+Failures count as attempts, so failing cannot be used to probe hidden labels."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
 from django.utils import timezone
 
-from leaderboard.models import IN_FLIGHT, Benchmark, Profile, Status, Submission
+from leaderboard.models import IN_FLIGHT, Benchmark, Profile, Status, Submission, Team
 
 WINDOW = timedelta(hours=24)
 
@@ -35,27 +37,43 @@ def is_exempt(user: AbstractBaseUser, *, baseline: bool = False) -> bool:
     return bool(profile and profile.quota_exempt)
 
 
+def _recent(
+    user: AbstractBaseUser, team: Team | None, benchmark: Benchmark, now: datetime
+) -> list[tuple[datetime, str]]:
+    """(created, status) of the last 24 hours' submissions that count: every member's."""
+    counted = Q(team=team) if team is not None else Q(owner=user)
+    rows = Submission.objects.filter(counted, benchmark=benchmark, created__gte=now - WINDOW)
+    return list(rows.order_by("created").values_list("created", "status"))
+
+
+def _who(team: Team | None) -> str:
+    return f"Your team {team.name} has" if team is not None and not team.is_solo else "You have"
+
+
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def check_quota(
-    user: AbstractBaseUser, benchmark: Benchmark, *, baseline: bool = False
+    user: AbstractBaseUser,
+    benchmark: Benchmark,
+    *,
+    baseline: bool = False,
+    team: Team | None = None,
 ) -> QuotaDecision:
+    """Whether ``user`` may submit to ``benchmark`` now, counting the submissions of ``team``
+    (every member's; the user's own when no team is given)."""
     if is_exempt(user, baseline=baseline):
         return QuotaDecision(True)
     now = timezone.now()
-    recent = list(
-        Submission.objects.filter(owner=user, benchmark=benchmark, created__gte=now - WINDOW)
-        .order_by("created")
-        .values_list("created", "status")
-    )
+    recent = _recent(user, team, benchmark, now)
+    who = _who(team)
     attempts = [c for c, _ in recent]
     if len(attempts) >= settings.MEDVTAB_QUOTA_ATTEMPTS:
         retry = attempts[len(attempts) - settings.MEDVTAB_QUOTA_ATTEMPTS] + WINDOW
         return QuotaDecision(
             False,
-            f"You have made {len(attempts)} submission attempts to {benchmark.slug} in the last "
+            f"{who} made {len(attempts)} submission attempts to {benchmark.slug} in the last "
             f"24 hours (limit {settings.MEDVTAB_QUOTA_ATTEMPTS}, failures included). "
             f"You may submit again at {_when(retry)}.",
             retry,
@@ -65,7 +83,7 @@ def check_quota(
         retry = now + timedelta(minutes=1)
         return QuotaDecision(
             False,
-            f"You already have {len(in_flight)} submissions waiting or running on "
+            f"{who} {len(in_flight)} submissions waiting or running on "
             f"{benchmark.slug} (limit {settings.MEDVTAB_QUOTA_IN_FLIGHT}). You may submit again "
             "as soon as one of them finishes.",
             retry,
@@ -75,7 +93,7 @@ def check_quota(
         retry = counted[len(counted) - settings.MEDVTAB_QUOTA_SCORED] + WINDOW
         return QuotaDecision(
             False,
-            f"You have {len(counted)} scored or in-flight submissions to {benchmark.slug} in the "
+            f"{who} {len(counted)} scored or in-flight submissions to {benchmark.slug} in the "
             f"last 24 hours (limit {settings.MEDVTAB_QUOTA_SCORED}). "
             f"You may submit again at {_when(retry)}.",
             retry,

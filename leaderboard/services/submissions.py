@@ -24,10 +24,12 @@ from leaderboard.models import (
     Protocol,
     Status,
     Submission,
+    Team,
     Track,
 )
 from leaderboard.services.permissions import can_rerun
 from leaderboard.services.quotas import check_quota
+from leaderboard.services.teams import choose_team, enter
 from leaderboard.services.uploads import (
     Chunked,
     UploadRefused,
@@ -67,6 +69,7 @@ class SubmissionRequest:
     is_baseline: bool = False
     idempotency_key: str | None = None
     sha256: str | None = None
+    team: str | None = None  # a team's slug; None: the user's team on the benchmark
 
 
 def clean_text(value: str) -> str:
@@ -132,6 +135,7 @@ def create_submission(req: SubmissionRequest) -> Submission:
     if existing is not None:
         return existing
     validate(submission)
+    team = choose_team(req.owner, req.benchmark, req.team)  # refused before anything is stored
     check_extension(req.upload.name)
     path, size, digest = spool(req.upload)
     try:
@@ -151,7 +155,7 @@ def create_submission(req: SubmissionRequest) -> Submission:
     finally:
         path.unlink(missing_ok=True)
     try:
-        return _record(submission)
+        return _record(submission, team)
     except BaseException:
         submission.file.delete(save=False)  # refused or rolled back: no orphaned object
         raise
@@ -183,8 +187,9 @@ def _apply_facts(submission: Submission, facts: dict[str, Any], req: SubmissionR
     validate(submission)
 
 
-def _record(submission: Submission) -> Submission:
-    """Check the quota and insert the row under the user's lock; the file is already stored."""
+def _record(submission: Submission, team: Team | None) -> Submission:
+    """Check the quota and insert the row under the user's and the team's locks; the file is
+    already stored."""
     with transaction.atomic():
         # Serialise one user's submissions so that two parallel uploads cannot both pass the quota.
         Profile.objects.select_for_update().get_or_create(user=submission.owner)
@@ -192,8 +197,14 @@ def _record(submission: Submission) -> Submission:
         if existing is not None:
             submission.file.delete(save=False)  # a parallel retry of the same upload won
             return existing
+        submission.team = enter(submission.owner, submission.benchmark, team)
+        # ... and one team's: members share its quota, so they must not both pass it at once
+        Team.objects.select_for_update().filter(pk=submission.team.pk).first()
         decision = check_quota(
-            submission.owner, submission.benchmark, baseline=submission.is_baseline
+            submission.owner,
+            submission.benchmark,
+            baseline=submission.is_baseline,
+            team=submission.team,
         )
         if not decision.allowed:
             raise QuotaExceeded(decision.message, decision.retry_after_s)
