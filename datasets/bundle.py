@@ -16,6 +16,7 @@ the public tree alone::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 # Fixed path segments of the board pages under /b/<benchmark>/ (file names by their stem): a
 # modality's board lives at /b/<benchmark>/<modality>/, so a modality may not take one of these
 # names. leaderboard/urls_boards.py refuses to load when one of its fixed segments is missing.
-RESERVED_MODALITY_SLUGS = frozenset({"charts", "export", "findings"})
+RESERVED_MODALITY_SLUGS = frozenset({"charts", "export", "findings", "phases"})
 TASK_JSON_FIELDS = (
     "slug",
     "name",
@@ -295,51 +296,118 @@ def write_task(
     Returns the metadata with split counts filled in from the arrays.
     Nothing is left behind on error.
     """
-    missing = [s for s in SPLITS if s not in splits]
-    if missing:
-        raise BundleError(f"{meta.slug}: missing split(s) {', '.join(missing)}")
     for split, data in splits.items():
-        if data.labels is None or data.patient_ids is None or data.images is None:
+        if data.images is None:
             raise BundleError(
                 f"{meta.slug}/{split}: images, labels and patient ids are all required"
             )
-    counts = {s: split_counts(splits[s]) for s in SPLITS}
-    meta = TaskMeta(**{**meta.__dict__, "splits": counts})
-    meta.check(where=f"task {meta.slug}")
-    root = Path(root)
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for tree in ("public", "hidden"):
-            final = task_dir(root, tree, meta.benchmark, meta.slug)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{meta.slug}.", dir=final.parent))
-            staged.append((tmp, final))
-        public_tmp, hidden_tmp = staged[0][0], staged[1][0]
+    with StagedTask(root, meta) as staged:
+        for split in SPLITS:
+            images = splits[split].images if split in splits else None
+            if images is not None:
+                _save(staged.path(split, "images"), np.asarray(images))
+        return staged.commit(meta, splits, protocols)
+
+
+class StagedTask:
+    """Both trees of one task, staged in temporary folders next to their final places.
+
+    Large importers write each split's ``images.npy`` through ``open_images`` (a memory map, so no
+    split is ever whole in memory), then ``commit`` writes the small arrays and ``task.json`` and
+    swaps both trees in. Leaving the ``with`` block without a commit (an exception, Ctrl-C) removes
+    everything staged; an extra file for the hidden tree goes under ``hidden``.
+    """
+
+    def __init__(self, root: Path | str, meta: TaskMeta) -> None:
+        self.root = Path(root)
+        self.meta = meta
+        self._staged: list[tuple[Path, Path]] = []
+        self._made: list[Path] = []  # folders made for the staging, removed again on failure
+
+    def __enter__(self) -> StagedTask:
+        try:
+            for tree in ("public", "hidden"):
+                final = task_dir(self.root, tree, self.meta.benchmark, self.meta.slug)
+                missing = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self._made += missing
+                tmp = Path(tempfile.mkdtemp(prefix=f".{self.meta.slug}.", dir=final.parent))
+                self._staged.append((tmp, final))
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._discard()
+
+    def _discard(self) -> None:
+        for tmp, _ in self._staged:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if self._staged:
+            # Deepest first; a folder that something else has filled meanwhile stays.
+            for folder in sorted(self._made, key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        self._staged = []
+
+    @property
+    def public(self) -> Path:
+        return self._staged[0][0]
+
+    @property
+    def hidden(self) -> Path:
+        return self._staged[1][0]
+
+    def path(self, split: str, array: str) -> Path:
+        tree = self.public if _tree_for(self.meta, split, array) == "public" else self.hidden
+        return tree / split / f"{array}.npy"
+
+    def open_images(self, split: str, shape: tuple[int, ...]) -> np.memmap:
+        """A writable uint8 memory map of ``shape`` backing the split's ``images.npy``."""
+        path = self.path(split, "images")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+
+    def commit(
+        self,
+        meta: TaskMeta,
+        splits: dict[str, SplitData],
+        protocols: dict[str, dict[str, np.ndarray]] | None = None,
+    ) -> TaskMeta:
+        """Write every array but the images (already staged) and task.json, then swap in.
+
+        Returns the metadata with split counts filled in from the arrays.
+        """
+        missing = [s for s in SPLITS if s not in splits]
+        if missing:
+            raise BundleError(f"{meta.slug}: missing split(s) {', '.join(missing)}")
         for split in SPLITS:
             data = splits[split]
-            for array, value in (
-                ("images", data.images),
-                ("image_ids", data.image_ids),
-                ("labels", data.labels),
-                ("patient_ids", data.patient_ids),
-            ):
-                tree_tmp = public_tmp if _tree_for(meta, split, array) == "public" else hidden_tmp
+            if (data.labels is None or data.patient_ids is None
+                    or not self.path(split, "images").is_file()):
+                raise BundleError(
+                    f"{meta.slug}/{split}: images, labels and patient ids are all required"
+                )
+        counts = {s: split_counts(splits[s]) for s in SPLITS}
+        meta = TaskMeta(**{**meta.__dict__, "splits": counts})
+        meta.check(where=f"task {meta.slug}")
+        for split in SPLITS:
+            data = splits[split]
+            for array, value in (("image_ids", data.image_ids), ("labels", data.labels),
+                                 ("patient_ids", data.patient_ids)):
                 assert value is not None
-                _save(tree_tmp / split / f"{array}.npy", np.asarray(value))
+                _save(self.path(split, array), np.asarray(value))
         for protocol, arrays in (protocols or {}).items():
             for name, idx in arrays.items():
-                _save(
-                    public_tmp / "protocols" / protocol / f"{name}.npy", np.asarray(idx, np.int64)
-                )
-        (public_tmp / "task.json").write_text(
+                _save(self.public / "protocols" / protocol / f"{name}.npy",
+                      np.asarray(idx, np.int64))
+        (self.public / "task.json").write_text(
             json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        _swap_in(staged)
-        staged = []
-    finally:
-        for tmp, _ in staged:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return meta
+        _swap_in(self._staged)
+        self._staged, self._made = [], []
+        return meta
 
 
 def _swap_in(staged: list[tuple[Path, Path]]) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets.bundle import SPLITS, BundleError, SplitData, TaskMeta, task_dir, write_task
-from datasets.splits import build_1k_protocol
-from datasets.validate import check_split_rules
+from datasets.bundle import BundleError, TaskMeta, task_dir
+
+# Images per chunk of a streamed import (MEDVTAB_IMPORT_CHUNK_IMAGES for the commands): memory
+# holds about two chunks of pixels, e.g. 256 x 224 x 224 x 3 bytes = 37 MiB each.
+DEFAULT_CHUNK_IMAGES = 256
 
 PRIMARY_METRIC = {
     "binary": "auroc", "multiclass": "accuracy", "ordinal": "accuracy", "multilabel": "auroc",
@@ -112,68 +114,3 @@ def ensure_absent(root: Path | str, meta: TaskMeta, overwrite: bool) -> None:
             f"task {meta.benchmark}/{meta.slug} already exists under {root}; pass overwrite=True "
             "to replace it"
         )
-
-
-def finish(
-    root: Path | str, meta: TaskMeta, splits: dict[str, SplitData], *, seed: int
-) -> TaskMeta:
-    """Check the split rules, add the 1k protocol and write the task atomically."""
-    problems = check_split_rules(meta, splits)
-    if problems:
-        if any(p.startswith("identical images") for p in problems):
-            problems.append("drop_duplicates=True keeps only the copy in the earliest split")
-        raise DatasetImportError(f"task {meta.slug} breaks the split rules: " + "; ".join(problems))
-    protocol = build_1k_protocol(
-        len(splits["train"]), len(splits["val"]), seed=seed,
-        train_labels=splits["train"].labels, val_labels=splits["val"].labels,
-    )
-    try:
-        return write_task(root, meta, {s: splits[s] for s in SPLITS}, {"1k": protocol})
-    except BundleError as exc:
-        raise DatasetImportError(str(exc)) from None
-
-
-def _rows(array: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
-    return None if array is None else array[idx]
-
-
-def take(data: SplitData, idx: np.ndarray) -> SplitData:
-    """Rows ``idx`` of every array a split has."""
-    return SplitData(
-        images=_rows(data.images, idx), image_ids=data.image_ids[idx],
-        labels=_rows(data.labels, idx), patient_ids=_rows(data.patient_ids, idx),
-    )
-
-
-def _join(arrays: list[np.ndarray | None]) -> np.ndarray | None:
-    return None if any(a is None for a in arrays) else np.concatenate(arrays)  # type: ignore[arg-type]
-
-
-def concat(parts: list[SplitData]) -> SplitData:
-    return SplitData(
-        images=_join([p.images for p in parts]),
-        image_ids=np.concatenate([p.image_ids for p in parts]),
-        labels=_join([p.labels for p in parts]),
-        patient_ids=_join([p.patient_ids for p in parts]),
-    )
-
-
-def drop_cross_split_duplicates(splits: dict[str, SplitData]) -> tuple[dict[str, SplitData], int]:
-    """Drop images whose exact content already sits in an earlier split (train, val, test_id, ...).
-
-    Real sources sometimes hold the same (e.g. blank) image in two official splits; the split rules
-    forbid it, and the copy in the earlier (training-side) split is the one kept.
-    """
-    from datasets.validate import image_digests
-
-    seen = np.zeros(0, dtype="S16")
-    out: dict[str, SplitData] = {}
-    dropped = 0
-    for split in SPLITS:
-        data = splits[split]
-        digests = image_digests(data.images)  # type: ignore[arg-type]
-        keep = ~np.isin(digests, seen)
-        dropped += int((~keep).sum())
-        out[split] = take(data, np.flatnonzero(keep))
-        seen = np.union1d(seen, digests)
-    return out, dropped

@@ -4,26 +4,36 @@ Rows are checked first (columns, labels, paths, split names, patient rules of fi
 the PNG/JPEG files are decoded with Pillow, converted to ``L`` or ``RGB`` and resized to
 ``image_size``.
 Every problem names the file's line number and column; nothing is written unless all is well.
+Images are decoded in a process pool (``workers``), ``chunk_images`` per task, and streamed into
+memory-mapped splits (``datasets.importers.writer``), so memory does not grow with the row count.
 """
 
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from datasets.bundle import SPLITS, SplitData, TaskMeta
+from datasets.bundle import SPLITS, StagedTask, TaskMeta
 from datasets.importers.common import (
+    DEFAULT_CHUNK_IMAGES,
     DatasetImportError,
+    ImportSummary,
+    OnSummary,
+    Progress,
     ensure_absent,
-    finish,
-    image_ids_for,
     make_meta,
-    take,
 )
+from datasets.importers.writer import Pool, TaskWriter
 from datasets.splits import build_patient_splits
 
 REQUIRED = ("path", "patient_id")
@@ -38,6 +48,7 @@ class Row:
     label: np.ndarray  # int64 scalar array or uint8 K vector
     patient_id: str
     split: str | None
+    raw_path: str  # as the manifest writes it, kept for the provenance file
 
 
 class _Problems:
@@ -164,7 +175,8 @@ def _parse_row(
         ok = False
     if not ok:
         return None
-    return Row(line=line, path=path, label=label, patient_id=patient, split=split)  # type: ignore[arg-type]
+    return Row(line=line, path=path, label=label, patient_id=patient, split=split,  # type: ignore[arg-type]
+               raw_path=raw_path)
 
 
 def _check_fixed_patients(rows: list[Row], where: str) -> None:
@@ -186,22 +198,76 @@ def _check_fixed_patients(rows: list[Row], where: str) -> None:
     problems.raise_any()
 
 
-def _load_images(rows: list[Row], size: int, channels: int, where: str) -> np.ndarray:
-    problems = _Problems(where)
-    images = np.zeros((len(rows), size, size, channels), dtype=np.uint8)
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def decode_images(
+    paths: list[Path], size: int, channels: int
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode, convert and resize images; problems as (position, message), the image left black.
+
+    Runs in a pool worker, so it takes and returns only plain, picklable values.
+    """
+    images = np.zeros((len(paths), size, size, channels), dtype=np.uint8)
     mode = "L" if channels == 1 else "RGB"
-    for i, row in enumerate(rows):
+    problems = []
+    for i, path in enumerate(paths):
         try:
-            with Image.open(row.path, formats=IMAGE_FORMATS) as image:
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
                 converted = image.convert(mode)
                 if converted.size != (size, size):
                     converted = converted.resize((size, size), Image.Resampling.LANCZOS)
                 images[i] = np.asarray(converted, dtype=np.uint8).reshape(size, size, channels)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            problems.add(row.line, "path",
-                         f"cannot read image {row.path.name!r} as PNG/JPEG ({exc})")
+            problems.append((i, f"cannot read image {path.name!r} as PNG/JPEG ({exc})"))
+    return images, problems
+
+
+Decoded = tuple[np.ndarray, list[tuple[int, str]]]
+
+
+def _decoded_chunks(
+    paths: list[Path], size: int, channels: int, chunk: int, workers: int
+) -> Iterator[tuple[int, Decoded]]:
+    """``(start, decoded chunk)`` in order; at most two chunks per worker are in flight."""
+    starts = iter(range(0, len(paths), max(1, chunk)))
+    if workers <= 1 or len(paths) <= chunk:  # one chunk: starting processes would only cost
+        for start in starts:
+            yield start, decode_images(paths[start:start + chunk], size, channels)
+        return
+    # spawn, not fork: the caller may be a threaded server process.
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[tuple[int, Future[Decoded]]] = deque()
+
+    def submit() -> None:
+        start = next(starts, None)
+        if start is not None:
+            pending.append((start, executor.submit(
+                decode_images, paths[start:start + chunk], size, channels)))
+
+    try:
+        for _ in range(2 * workers):
+            submit()
+        while pending:
+            start, future = pending.popleft()
+            result = future.result()
+            submit()
+            yield start, result
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _stream_images(rows: list[Row], writer: TaskWriter, meta: TaskMeta, where: str, *,
+                   chunk: int, workers: int) -> None:
+    problems = _Problems(where)
+    paths = [r.path for r in rows]
+    for start, (images, bad) in _decoded_chunks(paths, meta.image_size, meta.channels, chunk,
+                                                workers):
+        for i, message in bad:
+            problems.add(rows[start + i].line, "path", message)
+        writer.write(start, images)
     problems.raise_any()
-    return images
 
 
 def _split_indices(
@@ -220,6 +286,16 @@ def _split_indices(
         patients, labels, seed=seed,
         ood_fraction=fractions["ood"] if ood_level == "patient" else 0.0,
         test_id_fraction=fractions["test_id"], val_fraction=fractions["val"],
+    )
+
+
+def _pool(rows: list[Row], manifest: Path) -> Pool:
+    return Pool(
+        labels=np.stack([r.label for r in rows]),
+        patient_ids=np.array([r.patient_id for r in rows], dtype=str),
+        source_file=str(manifest), source_key=np.full(len(rows), "", dtype=str),
+        source_index=np.array([r.line for r in rows], dtype=np.int64),
+        source_path=np.array([r.raw_path for r in rows], dtype=str),
     )
 
 
@@ -249,12 +325,19 @@ def import_manifest(
     val_fraction: float = 0.1,
     overwrite: bool = False,
     description: str = "",
+    drop_duplicates: bool = False,
+    chunk_images: int = DEFAULT_CHUNK_IMAGES,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    on_summary: OnSummary | None = None,
 ) -> TaskMeta:
     """Import the images a CSV manifest lists as task ``benchmark/slug`` under ``root``.
 
     Paths are relative to ``base_dir`` (default: the manifest's folder). Without a ``split`` column
     the splits are built by patient (``build_patient_splits``); with one, it is used as given.
+    ``workers`` decode processes (default ``min(2, cpus)``; 1 decodes in this process).
     """
+    began = time.monotonic()
     manifest = Path(manifest_csv)
     meta = make_meta(
         benchmark=benchmark, slug=slug, name=name, modality=modality, organ=organ,
@@ -265,19 +348,21 @@ def import_manifest(
     ensure_absent(root, meta, overwrite)
     base = Path(base_dir) if base_dir is not None else manifest.parent
     rows = _read_rows(manifest, base, label_type, meta.classes)
-    labels = np.stack([r.label for r in rows])
+    pool = _pool(rows, manifest)
     fractions = {"ood": ood_fraction, "test_id": test_id_fraction, "val": val_fraction}
     try:
-        indices = _split_indices(rows, labels, seed=seed, ood_level=ood_level,
-                                 fractions=fractions, where=str(manifest))
+        plan = _split_indices(rows, pool.labels, seed=seed, ood_level=ood_level,
+                              fractions=fractions, where=str(manifest))
     except ValueError as exc:
         if isinstance(exc, DatasetImportError):
             raise
         raise DatasetImportError(f"{manifest}: {exc}") from None
-    images = _load_images(rows, meta.image_size, meta.channels, str(manifest))
-    pooled = SplitData(images=images, image_ids=np.arange(len(rows)).astype(str), labels=labels,
-                       patient_ids=np.array([r.patient_id for r in rows], dtype=str))
-    splits = {s: take(pooled, indices[s]) for s in SPLITS}
-    for split, data in splits.items():
-        data.image_ids = image_ids_for(slug, split, len(data.image_ids))
-    return finish(root, meta, splits, seed=seed)
+    with StagedTask(root, meta) as staged:
+        writer = TaskWriter(staged, meta, plan, len(pool), progress)
+        _stream_images(rows, writer, meta, str(manifest), chunk=chunk_images,
+                       workers=default_workers() if workers is None else workers)
+        meta, dropped = writer.finish(pool, seed=seed, drop_duplicates=drop_duplicates)
+    if on_summary is not None:
+        on_summary(ImportSummary(meta=meta, source=str(manifest), duplicates=dropped,
+                                 seconds=time.monotonic() - began))
+    return meta

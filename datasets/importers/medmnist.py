@@ -9,75 +9,70 @@ Three modes, chosen by what the source offers (see docs/formats-bundles.md):
 * **none**: otherwise the official test split becomes ``test_id`` and ``test_ood`` is empty.
 
 Without patient ids every image is its own pseudo-patient (its patient id is its image id).
+
+Images are streamed from the zip member by member, ``chunk_images`` at a time, into memory-mapped
+splits (see ``datasets.importers.writer``); labels and patient ids, which are small, are read whole.
+A name from ``datasets/importers/medmnist_presets.toml`` (``preset="pathmnist"``) fills the task's
+name, label type, classes, licence, citation, modality and OOD mode; explicit arguments win.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import zipfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from datasets.bundle import BundleError, SplitData, TaskMeta
+from datasets.bundle import StagedTask, TaskMeta
 from datasets.importers.common import (
+    DEFAULT_CHUNK_IMAGES,
     DatasetImportError,
-    concat,
-    drop_cross_split_duplicates,
+    ImportSummary,
+    OnSummary,
+    Progress,
     ensure_absent,
-    finish,
-    image_ids_for,
     make_meta,
-    per_image_patients,
     resize_images,
-    take,
 )
+from datasets.importers.npz_stream import Header, NpzReader
+from datasets.importers.presets import Preset, get_preset, resolve_fields
+from datasets.importers.writer import Pool, TaskWriter, with_size
 from datasets.splits import build_patient_splits, holdout_test_id
 
 SOURCE_SPLITS = ("train", "val", "test")
 PATIENT_KEYS = tuple(f"{s}_patient_ids" for s in SOURCE_SPLITS)
 
 
-def _open_npz(path: Path | str) -> np.lib.npyio.NpzFile:
-    try:
-        # Never allow pickle: an object array in a user's file must fail, not execute.
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DatasetImportError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DatasetImportError(f"{path}: not a readable .npz archive ({exc})") from None
-
-
-def _get(npz: np.lib.npyio.NpzFile, key: str, path: Path | str) -> np.ndarray:
-    if key not in npz.files:
+def _image_header(npz: NpzReader, key: str) -> Header:
+    """The images' header, checked before any pixel is read."""
+    header = npz.header(key)
+    shape = header.shape if len(header.shape) != 3 else (*header.shape, 1)
+    if len(shape) != 4 or shape[3] not in (1, 3):
         raise DatasetImportError(
-            f"{path}: missing key {key!r} (the file has: {', '.join(sorted(npz.files)) or 'none'})"
+            f"{npz.path}: key {key!r}: expected images NxHxW or NxHxWx3, got shape "
+            f"{tuple(header.shape)}"
         )
-    try:
-        array = npz[key]
-    except ValueError as exc:
+    if shape[1] < 2 or shape[2] < 2:
         raise DatasetImportError(
-            f"{path}: key {key!r} holds an object array, which is refused ({exc})"
-        ) from None
-    if array.dtype == object:
-        raise DatasetImportError(f"{path}: key {key!r} holds an object array, which is refused")
-    return array
-
-
-def _images(key: str, array: np.ndarray) -> np.ndarray:
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4 or array.shape[3] not in (1, 3):
-        raise DatasetImportError(
-            f"key {key!r}: expected images NxHxW or NxHxWx3, got shape {tuple(array.shape)}"
+            f"{npz.path}: key {key!r}: shape {tuple(header.shape)} is not an image stack"
         )
-    if array.shape[1] < 2 or array.shape[2] < 2:
-        raise DatasetImportError(f"key {key!r}: shape {tuple(array.shape)} is not an image stack")
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype.kind in "iu" and (array.size == 0 or (array.min() >= 0 and array.max() <= 255)):
-        return array.astype(np.uint8)
-    raise DatasetImportError(f"key {key!r}: images must be uint8 (0..255), not {array.dtype}")
+    if header.dtype.kind not in "iu":
+        raise DatasetImportError(
+            f"{npz.path}: key {key!r}: images must be uint8 (0..255), not {header.dtype}"
+        )
+    return Header(key=key, shape=shape, dtype=header.dtype, fortran_order=header.fortran_order)
+
+
+def _as_uint8(path: Path, key: str, chunk: np.ndarray, start: int) -> np.ndarray:
+    if chunk.dtype == np.uint8:
+        return chunk
+    bad = np.flatnonzero(((chunk < 0) | (chunk > 255)).reshape(len(chunk), -1).any(axis=1))
+    if len(bad):
+        raise DatasetImportError(
+            f"{path}: key {key!r}: images must be uint8 (0..255); image {start + int(bad[0])} "
+            "has values outside"
+        )
+    return chunk.astype(np.uint8)
 
 
 def _labels(key: str, array: np.ndarray, n: int, label_type: str, k: int) -> np.ndarray:
@@ -123,69 +118,111 @@ def _patients(key: str, array: np.ndarray, n: int) -> np.ndarray:
     return ids
 
 
-def _read_sources(
-    npz_path: Path | str, patient_ids_npz: Path | str | None, label_type: str, k: int
-) -> tuple[dict[str, SplitData], bool]:
-    """The official splits (ids still unset) and whether real patient ids came with them."""
-    sources: dict[str, SplitData] = {}
-    with _open_npz(npz_path) as npz:
-        for split in SOURCE_SPLITS:
-            images = _images(f"{split}_images", _get(npz, f"{split}_images", npz_path))
-            labels = _labels(f"{split}_labels", _get(npz, f"{split}_labels", npz_path),
-                             len(images), label_type, k)
-            # Provisional ids (source index) until the final splits are named.
-            ids = np.array([f"{split}:{i}" for i in range(len(images))], dtype=str)
-            sources[split] = SplitData(images=images, image_ids=ids, labels=labels)
-        has_inline = any(key in npz.files for key in PATIENT_KEYS)
-        if has_inline and patient_ids_npz is None:
-            _attach_patients(sources, npz, npz_path)
-    if patient_ids_npz is not None:
-        with _open_npz(patient_ids_npz) as pnpz:
-            _attach_patients(sources, pnpz, patient_ids_npz)
-    shapes = {s: d.images.shape[1:] for s, d in sources.items()}  # type: ignore[union-attr]
-    if len(set(shapes.values())) > 1:
-        raise DatasetImportError(f"{npz_path}: image shapes differ between splits: {shapes}")
-    return sources, has_inline or patient_ids_npz is not None
-
-
-def _attach_patients(
-    sources: dict[str, SplitData], npz: np.lib.npyio.NpzFile, path: Path | str
-) -> None:
+def _read_patients(npz: NpzReader, sizes: dict[str, int]) -> np.ndarray:
+    parts = []
     for split in SOURCE_SPLITS:
         key = f"{split}_patient_ids"
-        n = len(sources[split].image_ids)
-        sources[split].patient_ids = _patients(key, _get(npz, key, path), n)
+        try:
+            parts.append(_patients(key, npz.read(key), sizes[split]))
+        except DatasetImportError as exc:
+            raise DatasetImportError(_named(npz.path, exc)) from None
+    return np.concatenate(parts)
 
 
-def _empty_like(data: SplitData) -> SplitData:
-    return take(data, np.zeros(0, dtype=np.int64))
+def _named(path: Path, exc: DatasetImportError) -> str:
+    text = str(exc)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
-def _split_by_mode(
-    sources: dict[str, SplitData], mode: str, *, seed: int, fractions: dict[str, float]
-) -> dict[str, SplitData]:
+def _label_fit(npz: NpzReader, key: str, n: int, meta: TaskMeta, preset: Preset | None,
+               preset_classes: bool) -> np.ndarray:
+    try:
+        return _labels(key, npz.read(key), n, meta.label_type, meta.num_classes)
+    except DatasetImportError as exc:
+        if preset is not None and preset_classes:
+            raise DatasetImportError(
+                f"{npz.path}: key {key!r} does not fit {preset.describe()}: {exc}"
+            ) from None
+        raise DatasetImportError(_named(npz.path, exc)) from None
+
+
+def _read_pool(
+    npz: NpzReader, patient_npz: NpzReader | None, meta: TaskMeta, preset: Preset | None,
+    preset_classes: bool,
+) -> tuple[Pool, dict[str, Header]]:
+    """Headers, labels and patient ids of every source split; no pixel is read."""
+    headers: dict[str, Header] = {}
+    labels = []
+    for split in SOURCE_SPLITS:
+        headers[split] = _image_header(npz, f"{split}_images")
+        labels.append(_label_fit(npz, f"{split}_labels", headers[split].shape[0], meta, preset,
+                                 preset_classes))
+    shapes = {s: h.shape[1:] for s, h in headers.items()}
+    if len(set(shapes.values())) > 1:
+        raise DatasetImportError(f"{npz.path}: image shapes differ between splits: {shapes}")
+    sizes = {s: h.shape[0] for s, h in headers.items()}
+    inline = any(key in npz.keys for key in PATIENT_KEYS)
+    source = patient_npz if patient_npz is not None else (npz if inline else None)
+    patients = _read_patients(source, sizes) if source is not None else None
+    pool = Pool(
+        labels=np.concatenate(labels), patient_ids=patients, source_file=str(npz.path),
+        source_key=np.repeat([f"{s}_images" for s in SOURCE_SPLITS], list(sizes.values())),
+        source_index=np.concatenate([np.arange(n, dtype=np.int64) for n in sizes.values()]),
+        source_path=np.full(sum(sizes.values()), "", dtype=str),
+    )
+    return pool, headers
+
+
+def _plan(pool: Pool, sizes: list[int], mode: str, *, seed: int,
+          fractions: dict[str, float]) -> dict[str, np.ndarray]:
+    """Final splits as sorted indices into the pool (train, then val, then test rows)."""
+    offsets = np.cumsum([0, *sizes])
+    source = {s: np.arange(offsets[i], offsets[i + 1]) for i, s in enumerate(SOURCE_SPLITS)}
     if mode == "patient":
-        pooled = concat([sources[s] for s in SOURCE_SPLITS])
-        idx = build_patient_splits(
-            pooled.patient_ids, pooled.labels, seed=seed,  # type: ignore[arg-type]
+        return build_patient_splits(
+            pool.patient_ids, pool.labels, seed=seed,  # type: ignore[arg-type]
             ood_fraction=fractions["ood"], test_id_fraction=fractions["test_id"],
             val_fraction=fractions["val"],
         )
-        return {s: take(pooled, i) for s, i in idx.items()}
+    empty = np.zeros(0, dtype=np.int64)
     if mode == "site":
-        kept, held = holdout_test_id(sources["train"].labels, seed=seed,  # type: ignore[arg-type]
+        kept, held = holdout_test_id(pool.labels[source["train"]], seed=seed,
                                      fraction=fractions["test_id"])
-        return {"train": take(sources["train"], kept), "val": sources["val"],
-                "test_id": take(sources["train"], held), "test_ood": sources["test"]}
-    return {"train": sources["train"], "val": sources["val"], "test_id": sources["test"],
-            "test_ood": _empty_like(sources["test"])}
+        return {"train": source["train"][kept], "val": source["val"],
+                "test_id": source["train"][held], "test_ood": source["test"]}
+    return {"train": source["train"], "val": source["val"], "test_id": source["test"],
+            "test_ood": empty}
 
 
-def _name_images(slug: str, splits: dict[str, SplitData], real_patients: bool) -> None:
-    for split, data in splits.items():
-        data.image_ids = image_ids_for(slug, split, len(data.labels))  # type: ignore[arg-type]
-        if not real_patients:
-            data.patient_ids = per_image_patients(data.image_ids)
+def _stream(npz: NpzReader, headers: dict[str, Header], writer: TaskWriter, size: int,
+            chunk_images: int) -> None:
+    start = 0
+    for split in SOURCE_SPLITS:
+        key, shape = headers[split].key, headers[split].shape[1:]
+        first = start
+        for chunk in npz.chunks(key, chunk_images):
+            images = _as_uint8(npz.path, key, chunk.reshape((len(chunk), *shape)), start - first)
+            writer.write(start, resize_images(images, size))
+            start += len(chunk)
+
+
+def _open_patients(path: Path | str | None) -> NpzReader | None:
+    return None if path is None else NpzReader(path)
+
+
+def _mode(real_patients: bool, ood_from_test: bool | None, preset: Preset | None) -> str:
+    if real_patients:
+        return "patient"
+    if ood_from_test is None:
+        ood_from_test = preset is not None and preset.ood_level == "site"
+    return "site" if ood_from_test else "none"
+
+
+def _check_preset_channels(npz: NpzReader, channels: int, preset: Preset | None) -> None:
+    if preset is not None and channels != preset.n_channels:
+        raise DatasetImportError(
+            f"{npz.path}: key 'train_images' has {channels} channel(s) but {preset.describe()}"
+        )
 
 
 def import_medmnist(
@@ -194,16 +231,17 @@ def import_medmnist(
     *,
     benchmark: str,
     slug: str,
-    name: str,
-    modality: str,
-    organ: str,
-    label_type: str,
-    classes: list[str] | tuple[str, ...],
-    source: str,
-    license: str,
-    citation: str,
+    name: str | None = None,
+    modality: str | None = None,
+    organ: str | None = None,
+    label_type: str | None = None,
+    classes: list[str] | tuple[str, ...] | None = None,
+    source: str | None = None,
+    license: str | None = None,
+    citation: str | None = None,
+    preset: str | None = None,
     seed: int = 0,
-    ood_from_test: bool = False,
+    ood_from_test: bool | None = None,
     image_size: int | None = None,
     version: str = "1",
     patient_ids_npz: Path | str | None = None,
@@ -214,40 +252,51 @@ def import_medmnist(
     drop_duplicates: bool = False,
     overwrite: bool = False,
     description: str = "",
+    chunk_images: int = DEFAULT_CHUNK_IMAGES,
+    progress: Progress | None = None,
+    on_summary: OnSummary | None = None,
 ) -> TaskMeta:
     """Import a MedMNIST-style ``.npz`` as task ``benchmark/slug`` under ``root``; return its meta.
 
-    Raises ``DatasetImportError`` (naming the key at fault) and writes nothing on bad input.
-    ``drop_duplicates`` drops images whose exact content already sits in an earlier split.
+    Raises ``DatasetImportError`` (naming the file and key at fault) and writes nothing on bad
+    input. ``drop_duplicates`` drops images whose exact content already sits in an earlier split.
+    ``ood_from_test`` None means: as the preset says (``site`` presets), else False.
     """
+    began = time.monotonic()
+    chosen = get_preset(preset) if preset is not None else None
+    given = dict(name=name, modality=modality, organ=organ, label_type=label_type,
+                 classes=classes, source=source, license=license, citation=citation)
+    fields = resolve_fields(chosen, given, str(npz_path))
     # Check the arguments before reading a possibly large file; size and channels come later.
-    meta = make_meta(
-        benchmark=benchmark, slug=slug, name=name, modality=modality, organ=organ,
-        label_type=label_type, classes=classes, image_size=image_size or 28, channels=1,
-        ood_level="none", source=source, license=license, citation=citation, version=version,
-        test_images_public=test_images_public, description=description,
-    )
+    meta = make_meta(benchmark=benchmark, slug=slug, image_size=image_size or 28, channels=1,
+                     ood_level="none", version=version, test_images_public=test_images_public,
+                     description=description, **fields)
     ensure_absent(root, meta, overwrite)
-    sources, real_patients = _read_sources(npz_path, patient_ids_npz, label_type, len(classes))
-    native = sources["train"].images.shape[1:]  # type: ignore[union-attr]
-    if image_size is None and native[0] != native[1]:
-        raise DatasetImportError(f"{npz_path}: images are {native[0]}x{native[1]}; "
-                                 "give image_size to resize them to a square")
-    size = int(image_size or native[0])
-    mode = "patient" if real_patients else ("site" if ood_from_test else "none")
-    meta = dataclasses.replace(meta, image_size=size, channels=int(native[2]), ood_level=mode)
-    try:
-        meta.check(where=f"task {slug}")
-    except BundleError as exc:
-        raise DatasetImportError(str(exc)) from None
-    for data in sources.values():
-        data.images = resize_images(data.images, size)  # type: ignore[arg-type]
     fractions = {"ood": ood_fraction, "test_id": test_id_fraction, "val": val_fraction}
-    try:
-        splits = _split_by_mode(sources, mode, seed=seed, fractions=fractions)
-    except ValueError as exc:
-        raise DatasetImportError(str(exc)) from None
-    if drop_duplicates:
-        splits, _ = drop_cross_split_duplicates(splits)
-    _name_images(slug, splits, real_patients)
-    return finish(root, meta, splits, seed=seed)
+    with NpzReader(npz_path) as npz:
+        patient_npz = _open_patients(patient_ids_npz)
+        try:
+            pool, headers = _read_pool(npz, patient_npz, meta, chosen, classes is None)
+        finally:
+            if patient_npz is not None:
+                patient_npz.close()
+        native = headers["train"].shape[1:]
+        if image_size is None and native[0] != native[1]:
+            raise DatasetImportError(f"{npz_path}: images are {native[0]}x{native[1]}; "
+                                     "give image_size to resize them to a square")
+        _check_preset_channels(npz, int(native[2]), chosen)
+        mode = _mode(pool.patient_ids is not None, ood_from_test, chosen)
+        meta = with_size(meta, int(image_size or native[0]), int(native[2]), mode)
+        try:
+            plan = _plan(pool, [h.shape[0] for h in headers.values()], mode, seed=seed,
+                         fractions=fractions)
+        except ValueError as exc:
+            raise DatasetImportError(f"{npz_path}: {exc}") from None
+        with StagedTask(root, meta) as staged:
+            writer = TaskWriter(staged, meta, plan, len(pool), progress)
+            _stream(npz, headers, writer, meta.image_size, chunk_images)
+            meta, dropped = writer.finish(pool, seed=seed, drop_duplicates=drop_duplicates)
+    if on_summary is not None:
+        on_summary(ImportSummary(meta=meta, source=str(npz_path), duplicates=dropped,
+                                 seconds=time.monotonic() - began))
+    return meta

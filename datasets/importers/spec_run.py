@@ -159,7 +159,8 @@ def plan_spec(
     """Hash every source and decide per task; a changed task is refused unless ``replace``."""
     check_sources(spec, from_dir)
     plans = [_plan(spec, t, Path(from_dir), Path(root), verify) for t in spec.tasks]
-    changed = [p.task for p in plans if p.state == "changed"]
+    # The generator decides itself whether a synthetic task on disk is what it would write.
+    changed = [p.task for p in plans if p.state == "changed" and p.task.kind != "synthetic"]
     if changed and not replace:
         raise SpecError([
             f"{spec.path}: {t.where} ({t.slug}): task {spec.slug}/{t.slug} already exists but was "

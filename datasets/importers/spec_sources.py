@@ -19,9 +19,16 @@ _PASSED = ("name", "organ", "label_type", "classes", "source", "license", "citat
 
 
 def description(task: SpecTask) -> str:
-    """The task's description, with the spec's reason for its OOD level where one is given."""
+    """The task's description, with the reason for its OOD level: the spec's, else its preset's
+    when the preset's level is the one used."""
     text = str(task.options.get("description", "")).strip()
     reason = str(task.options.get("ood_reason", "")).strip()
+    if not reason and "preset" in task.options:
+        from datasets.importers.presets import get_preset
+
+        preset = get_preset(str(task.options["preset"]))
+        if task.options.get("ood_level", preset.ood_level) == preset.ood_level:
+            reason = preset.ood_reason.strip()
     if reason:
         text = f"{text}\n\nOut-of-distribution split: {reason}".strip()
     return text
@@ -59,7 +66,7 @@ def run_importer(
 ) -> TaskMeta:
     callbacks = {"progress": progress, "on_summary": on_summary, "overwrite": overwrite}
     if task.kind == "synthetic":
-        return _synthetic(task, root, force=overwrite)
+        return _synthetic(task, root)
     if task.kind == "manifest":
         from datasets.importers.manifest import import_manifest
 
@@ -94,22 +101,18 @@ def _medmnist_ood(task: SpecTask, files: dict[str, Path]) -> dict[str, Any]:
     return {} if level == "patient" else {"ood_from_test": level == "site"}
 
 
-def _synthetic(task: SpecTask, root: Path, *, force: bool) -> TaskMeta:
+def _synthetic(task: SpecTask, root: Path) -> TaskMeta:
+    """The generator rewrites a task whose task.json differs from what it would write."""
     from datasets.synthetic import TASKS, build_task
 
     opts = task.options
     return build_task(root, TASKS.get(str(opts["synthetic"])), seed=int(opts.get("seed", 0)),
                       image_size=int(opts.get("image_size", 64)),
-                      scale=float(opts.get("scale", 1.0)), force=force)
+                      scale=float(opts.get("scale", 1.0)))
 
 
 def preset_names() -> list[str]:
-    """The MedMNIST presets a spec task may name (none where this server ships no preset file)."""
-    import importlib
+    """The MedMNIST presets a spec task may name."""
+    from datasets.importers.presets import presets
 
-    try:
-        presets = importlib.import_module("datasets.importers.presets")
-    except ImportError:
-        return []
-    registry = getattr(presets, "PRESETS", None)
-    return list(registry) if registry is not None else []
+    return presets().names()
