@@ -134,6 +134,9 @@ MEDVTAB_DEMO_SEED = env_int("MEDVTAB_DEMO_SEED", 0, minimum=0)
 MEDVTAB_BOOTSTRAP_REPLICATES = env_int("MEDVTAB_BOOTSTRAP_REPLICATES", 1000, minimum=0)
 MEDVTAB_BOOTSTRAP_SEED = env_int("MEDVTAB_BOOTSTRAP_SEED", 0, minimum=0)
 MEDVTAB_DEVICE = env_str("MEDVTAB_DEVICE", "auto")
+# Images per chunk of a streamed dataset import (import_medmnist, import_manifest): memory holds
+# about two chunks of pixels, so it bounds an import's memory whatever the dataset's size.
+MEDVTAB_IMPORT_CHUNK_IMAGES = env_int("MEDVTAB_IMPORT_CHUNK_IMAGES", 256, minimum=1)
 
 # --- Celery ----------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
