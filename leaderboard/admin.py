@@ -3,6 +3,7 @@ the record of licence acceptances."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,10 +14,13 @@ from leaderboard.models import (
     Benchmark,
     LicenceAcceptance,
     Modality,
+    Phase,
     Profile,
+    Protocol,
     Result,
     Submission,
     Task,
+    Track,
     WorkerHeartbeat,
 )
 from leaderboard.services.submissions import requeue
@@ -164,3 +168,26 @@ class LicenceAcceptanceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class PhaseAdminForm(forms.ModelForm):
+    """Tracks and protocols as ticks rather than JSON text; the model validates the rest
+    (closes after opens, no overlap with the benchmark's other phases)."""
+
+    tracks = forms.MultipleChoiceField(choices=Track.choices, widget=forms.CheckboxSelectMultiple)
+    protocols = forms.MultipleChoiceField(
+        choices=Protocol.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Phase
+        fields = "__all__"
+
+
+@admin.register(Phase)
+class PhaseAdmin(admin.ModelAdmin):
+    form = PhaseAdminForm
+    list_display = ("benchmark", "slug", "name", "opens", "closes", "checkpoints_required")
+    list_filter = ("benchmark",)
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}

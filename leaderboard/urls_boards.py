@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, path
 
 from datasets.bundle import RESERVED_MODALITY_SLUGS
 from leaderboard.models.boards import CHECKPOINT_ONLY_SLUG
-from leaderboard.views import boards, findings, methods, pages
+from leaderboard.views import boards, findings, methods, pages, phases
 
 ONLY = {"checkpoint_only": True}
 
@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # before the modality routes, which would take "findings" for a modality's slug
     path("b/<slug:benchmark>/findings/", findings.findings_page, name="board_findings"),
     path("b/<slug:benchmark>/findings.json", findings.findings_json, name="board_findings_json"),
+    path("b/<slug:benchmark>/phases/<slug:phase>/", phases.phase_detail, name="phase"),
     path("b/<slug:benchmark>/export.csv", boards.board_csv_view, name="board_csv"),
     path("b/<slug:benchmark>/export.json", boards.board_json_view, name="board_json"),
     # '~' never appears in a slug: no modality's board can have this URL

@@ -71,3 +71,16 @@ def write_tiny_task(root: Path, slug: str, **kwargs: object) -> TaskMeta:
     per_split = int(kwargs.pop("per_split", 12))  # type: ignore[call-overload]
     meta = tiny_meta(slug, **kwargs)  # type: ignore[arg-type]
     return write_task(root, meta, tiny_splits(meta, per_split=per_split))
+
+
+def make_phase(benchmark: object, slug: str, opens: object, closes: object, **fields: object) -> object:
+    """A validated phase of ``benchmark`` (``full_clean`` first, as the admin does)."""
+    from leaderboard.models import Phase  # lazily: the bundle factories above need no Django
+
+    phase = Phase(
+        benchmark=benchmark, slug=slug, name=fields.pop("name", slug.title()), opens=opens,
+        closes=closes, **fields,
+    )  # fmt: skip
+    phase.full_clean()
+    phase.save()
+    return phase

@@ -37,11 +37,13 @@ class ApiError(APIException):
         status_code: int = status.HTTP_400_BAD_REQUEST,
         field: str | None = None,
         retry_after_s: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail, code)
         self.status_code = status_code
         self.field = field
         self.wait = retry_after_s  # DRF's handler turns ``wait`` into Retry-After
+        self.extra = extra or {}  # keys added to the error JSON (e.g. ``next_opens``)
 
 
 def error_body(code: str, detail: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -118,7 +120,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ValidationError):
         response.data = _validation_body(exc)
     elif isinstance(exc, ApiError):
-        response.data = error_body(_code_of(exc), str(exc.detail), exc.field)
+        response.data = error_body(_code_of(exc), str(exc.detail), exc.field, **exc.extra)
     elif isinstance(exc, APIException):
         message, code = _first_message(exc.detail)
         response.data = error_body(code, message)

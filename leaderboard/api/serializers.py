@@ -22,6 +22,7 @@ from leaderboard.models.validators import (
     strip_unstorable,
     validate_backbones,
 )
+from leaderboard.services.phases import phase_json
 
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -35,6 +36,35 @@ class ErrorSerializer(serializers.Serializer):
         required=False,
         help_text="every field's messages (validation errors only)",
     )
+    next_opens = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="phase_closed only: when the next phase that takes the submission opens (UTC)",
+    )
+    phase = serializers.CharField(
+        required=False, allow_null=True, help_text="phase_closed only: the open phase's slug"
+    )
+
+
+class PhaseQuotasSerializer(serializers.Serializer):
+    scored = serializers.IntegerField(allow_null=True, help_text="null: the server's setting")
+    in_flight = serializers.IntegerField(allow_null=True)
+    attempts = serializers.IntegerField(allow_null=True)
+
+
+class PhaseSerializer(serializers.Serializer):
+    """A benchmark's phase (``leaderboard.services.phases.phase_json``)."""
+
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    opens = serializers.DateTimeField()
+    closes = serializers.DateTimeField()
+    state = serializers.ChoiceField(choices=["upcoming", "open", "closed"])
+    tracks = serializers.ListField(child=serializers.ChoiceField(choices=Track.choices))
+    protocols = serializers.ListField(child=serializers.ChoiceField(choices=Protocol.choices))
+    checkpoints_required = serializers.BooleanField()
+    quotas = PhaseQuotasSerializer()
 
 
 class ModalitySerializer(serializers.Serializer):
@@ -45,10 +75,16 @@ class ModalitySerializer(serializers.Serializer):
 
 class BenchmarkSerializer(serializers.ModelSerializer):
     modalities = serializers.SerializerMethodField()
+    phases = serializers.SerializerMethodField()
 
     class Meta:
         model = Benchmark
-        fields = ["slug", "name", "description", "synthetic", "modalities"]
+        fields = ["slug", "name", "description", "synthetic", "modalities", "phases"]
+
+    @extend_schema_field(PhaseSerializer(many=True))
+    def get_phases(self, obj: Benchmark) -> list[dict[str, Any]]:
+        """Empty for a benchmark that is always open."""
+        return [phase_json(p) for p in obj.phases.all()]
 
     @extend_schema_field(ModalitySerializer(many=True))
     def get_modalities(self, obj: Benchmark) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from leaderboard.api import findings, views_boards, views_catalog, views_submissions
+from leaderboard.api import findings, phases, views_boards, views_catalog, views_submissions
 from leaderboard.api.exceptions import error_body
 
 
@@ -23,6 +23,11 @@ def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 v1 = [
     path("benchmarks/", views_catalog.BenchmarkList.as_view(), name="api-benchmarks"),
     path("benchmarks/<str:slug>/", views_catalog.BenchmarkDetail.as_view(), name="api-benchmark"),
+    path(
+        "benchmarks/<str:slug>/phases/",
+        phases.BenchmarkPhases.as_view(),
+        name="api-benchmark-phases",
+    ),
     path("tasks/", views_catalog.TaskList.as_view(), name="api-tasks"),
     path("tasks/<str:slug>/", views_catalog.TaskDetail.as_view(), name="api-task"),
     path("tasks/<str:slug>/download", views_catalog.TaskDownload.as_view(), name="api-download"),

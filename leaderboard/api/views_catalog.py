@@ -18,7 +18,7 @@ from leaderboard.api.downloads import public_npz, sample_csv
 from leaderboard.api.exceptions import ApiError
 from leaderboard.api.params import is_slug, query_slug, slug_path, slug_query
 from leaderboard.api.serializers import BenchmarkSerializer, ErrorSerializer, TaskSerializer
-from leaderboard.models import AcceptedVia, ApiToken, Benchmark, Modality, Task
+from leaderboard.models import AcceptedVia, ApiToken, Benchmark, Modality, Phase, Task
 from leaderboard.services.licences import api_refusal, record_acceptance
 from leaderboard.services.pagecache import cached, catalogue_version, hashed
 
@@ -28,7 +28,8 @@ class _Benchmarks:
 
     def get_queryset(self) -> QuerySet[Benchmark]:
         return Benchmark.objects.prefetch_related(
-            Prefetch("modalities", queryset=Modality.objects.prefetch_related("tasks"))
+            Prefetch("modalities", queryset=Modality.objects.prefetch_related("tasks")),
+            Prefetch("phases", queryset=Phase.objects.order_by("opens")),
         )
 
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from leaderboard.api.exceptions import ApiError
 from leaderboard.api.permissions import MaySubmit, TokenScopePermits
+from leaderboard.api.phases import phase_closed_error
 from leaderboard.api.serializers import (
     SubmissionCreateSerializer,
     SubmissionJsonSerializer,
@@ -27,6 +28,7 @@ from leaderboard.api.throttling import AnonThrottle, UploadThrottle, UserThrottl
 from leaderboard.models import Benchmark, Pretraining, Protocol, Submission
 from leaderboard.serializers import submission_json
 from leaderboard.services.permissions import can_rerun, can_view, is_insider
+from leaderboard.services.phases import PhaseClosed
 from leaderboard.services.submissions import (
     QuotaExceeded,
     SubmissionRequest,
@@ -162,6 +164,8 @@ def _create(
                 sha256=data.get("sha256"),
             )
         )
+    except PhaseClosed as exc:
+        raise phase_closed_error(exc) from None
     except QuotaExceeded as exc:
         raise ApiError(
             exc.message,

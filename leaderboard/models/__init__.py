@@ -4,6 +4,7 @@ from leaderboard.models.accounts import Profile
 from leaderboard.models.benchmark import Benchmark, Modality, Task
 from leaderboard.models.boards import BoardEntry, BoardState
 from leaderboard.models.licences import AcceptedVia, LicenceAcceptance
+from leaderboard.models.phases import Phase
 from leaderboard.models.submission import (
     FINAL,
     IN_FLIGHT,
@@ -35,6 +36,7 @@ __all__ = [
     "Membership",
     "Modality",
     "Participation",
+    "Phase",
     "Pretraining",
     "Profile",
     "Protocol",

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
 from leaderboard.models import IN_FLIGHT, Benchmark, Profile, Status, Submission, Team
+from leaderboard.services.phases import quota_limits
 
 WINDOW = timedelta(hours=24)
 
@@ -66,35 +66,36 @@ def check_quota(
     if is_exempt(user, baseline=baseline):
         return QuotaDecision(True)
     now = timezone.now()
+    limits = quota_limits(benchmark, now)  # an open phase may override the settings
     recent = _recent(user, team, benchmark, now)
     who = _who(team)
     attempts = [c for c, _ in recent]
-    if len(attempts) >= settings.MEDVTAB_QUOTA_ATTEMPTS:
-        retry = attempts[len(attempts) - settings.MEDVTAB_QUOTA_ATTEMPTS] + WINDOW
+    if len(attempts) >= limits.attempts:
+        retry = attempts[len(attempts) - limits.attempts] + WINDOW
         return QuotaDecision(
             False,
             f"{who} made {len(attempts)} submission attempts to {benchmark.slug} in the last "
-            f"24 hours (limit {settings.MEDVTAB_QUOTA_ATTEMPTS}, failures included). "
+            f"24 hours (limit {limits.attempts}, failures included). "
             f"You may submit again at {_when(retry)}.",
             retry,
         )
     in_flight = [c for c, s in recent if s in IN_FLIGHT]
-    if len(in_flight) >= settings.MEDVTAB_QUOTA_IN_FLIGHT:
+    if len(in_flight) >= limits.in_flight:
         retry = now + timedelta(minutes=1)
         return QuotaDecision(
             False,
             f"{who} {len(in_flight)} submissions waiting or running on "
-            f"{benchmark.slug} (limit {settings.MEDVTAB_QUOTA_IN_FLIGHT}). You may submit again "
+            f"{benchmark.slug} (limit {limits.in_flight}). You may submit again "
             "as soon as one of them finishes.",
             retry,
         )
     counted = [c for c, s in recent if s in IN_FLIGHT or s == Status.SUCCEEDED]
-    if len(counted) >= settings.MEDVTAB_QUOTA_SCORED:
-        retry = counted[len(counted) - settings.MEDVTAB_QUOTA_SCORED] + WINDOW
+    if len(counted) >= limits.scored:
+        retry = counted[len(counted) - limits.scored] + WINDOW
         return QuotaDecision(
             False,
             f"{who} {len(counted)} scored or in-flight submissions to {benchmark.slug} in the "
-            f"last 24 hours (limit {settings.MEDVTAB_QUOTA_SCORED}). "
+            f"last 24 hours (limit {limits.scored}). "
             f"You may submit again at {_when(retry)}.",
             retry,
         )

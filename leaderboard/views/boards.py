@@ -32,6 +32,7 @@ from leaderboard.services.boardquery import (
     shown_cells,
 )
 from leaderboard.services.exports import board_csv, board_json
+from leaderboard.services.phases import phase_states
 
 
 def _board(
@@ -139,7 +140,9 @@ def board(
         f.cache_key(),
         lambda: render_to_string("leaderboard/board_body.html", board_context(b, f)),
     )
-    return render(request, "leaderboard/board.html", {"board": b, "body": body, "f": f})
+    phases = phase_states(b.benchmark)  # live, outside the cached body: states change with time
+    context = {"board": b, "body": body, "f": f, "phases": phases}
+    return render(request, "leaderboard/board.html", context)
 
 
 def board_charts(

@@ -35,6 +35,7 @@ from leaderboard.services.exports import (
 )
 from leaderboard.services.licences import record_acceptance
 from leaderboard.services.pagecache import cached, catalogue_version, hashed
+from leaderboard.services.phases import open_phases
 
 LEADERS = 3
 RECENT = 10
@@ -144,6 +145,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "seeding_stage": stage,
         # live, never cached: the plan from the seeding command's file, the counts from the database
         "seeding_protocols": protocol_progress(stage),
+        "open_phases": list(open_phases()),  # live: a phase opens or closes with the clock
     }
     return render(request, "leaderboard/home.html", context)
 

@@ -18,6 +18,7 @@ from leaderboard.forms.submission import SubmissionForm
 from leaderboard.models import Result, Submission
 from leaderboard.serializers import submission_json
 from leaderboard.services.permissions import can_cancel, can_rerun, can_view, is_insider
+from leaderboard.services.phases import PhaseClosed
 from leaderboard.services.submissions import (
     QuotaExceeded,
     SubmissionRequest,
@@ -65,6 +66,9 @@ def submit(request: HttpRequest) -> HttpResponse:
         except QuotaExceeded as exc:
             form.add_error(None, exc.message)
             return render(request, "leaderboard/submit.html", {"form": form}, status=429)
+        except PhaseClosed as exc:  # refused before the upload was stored; says when to return
+            form.add_error(None, exc.message)
+            return render(request, "leaderboard/submit.html", {"form": form}, status=409)
         except UploadRefused as exc:
             target = exc.field if exc.field in form.fields else None
             form.add_error(target, exc.message)
