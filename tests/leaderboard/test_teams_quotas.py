@@ -1,0 +1,79 @@
+"""Quotas count per team: two members share one; the submission records the team it counts for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leaderboard.models import Participation, Submission, Team
+from leaderboard.services import teams
+from leaderboard.services.quotas import QuotaDecision
+from leaderboard.services.submissions import QuotaExceeded
+from leaderboard.services.teams import TeamRefused
+from medvtab.celery import app
+from tests.leaderboard.conftest import make_user
+from tests.leaderboard.test_submissions import submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def eager(settings: Any, tmp_path: Path) -> Iterator[None]:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDVTAB_BOOTSTRAP_REPLICATES = 20
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_two_members_share_one_quota(
+    alice: Any, bob: Any, benchmark: Any, predictions: Any, settings: Any
+) -> None:
+    settings.MEDVTAB_QUOTA_ATTEMPTS = 2
+    lab = teams.create_team(alice, "Lab A")
+    teams.accept(teams.invite(lab, alice, "bob"), bob)
+    submit(alice, benchmark, predictions())
+    submit(bob, benchmark, predictions())
+    with pytest.raises(QuotaExceeded, match="Your team Lab A has made 2 submission attempts"):
+        submit(bob, benchmark, predictions())
+    with pytest.raises(QuotaExceeded):
+        submit(alice, benchmark, predictions())
+    assert list(Submission.objects.values_list("team__name", flat=True)) == ["Lab A"] * 2
+    # someone outside the team still has a quota of their own
+    carol = make_user("carol")
+    assert submit(carol, benchmark, predictions()).team.name == "carol"
+
+
+def test_first_submission_makes_a_team_of_one(alice: Any, benchmark: Any, predictions: Any) -> None:
+    sub = submit(alice, benchmark, predictions())
+    team = Team.objects.get(memberships__user=alice)
+    assert (sub.team, team.name, team.is_solo) == (team, "alice", True)
+    assert Participation.objects.get(user=alice, benchmark=benchmark).team == team
+    assert submit(alice, benchmark, predictions()).team == team  # the same one, not a second
+
+
+def test_a_refused_team_keeps_nothing(
+    alice: Any, bob: Any, benchmark: Any, predictions: Any, settings: Any
+) -> None:
+    teams.create_team(bob, "Lab B")
+    with pytest.raises(TeamRefused, match="not a member of a team 'lab-b'") as info:
+        submit(alice, benchmark, predictions(), team="lab-b")
+    assert info.value.field == "team"
+    assert not Submission.objects.exists()
+    assert not Participation.objects.exists()
+    assert not list((Path(settings.MEDIA_ROOT) / "submissions").glob("*"))
+
+
+def test_a_quota_refusal_records_no_participation(
+    alice: Any, benchmark: Any, predictions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused on its first submission, a user is still free to choose a team there."""
+    refuse = QuotaDecision(False, "refused for the test")
+    monkeypatch.setattr("leaderboard.services.submissions.check_quota", lambda *a, **k: refuse)
+    with pytest.raises(QuotaExceeded, match="refused for the test"):
+        submit(alice, benchmark, predictions())
+    assert not Participation.objects.exists()
+    assert not Team.objects.exists()
