@@ -111,6 +111,6 @@ def ensure_absent(root: Path | str, meta: TaskMeta, overwrite: bool) -> None:
     exists = any(task_dir(root, t, meta.benchmark, meta.slug).exists() for t in trees)
     if exists and not overwrite:
         raise DatasetImportError(
-            f"task {meta.benchmark}/{meta.slug} already exists under {root}; pass overwrite=True "
-            "to replace it"
+            f"task {meta.benchmark}/{meta.slug} already exists under {root}; import with "
+            "--overwrite (overwrite=True) to replace it"
         )

@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from datasets.bundle import OOD_LEVELS
 from datasets.importers.manifest import import_manifest
 from leaderboard.management.commands._importing import add_task_arguments, run_import, task_kwargs
 
@@ -22,15 +23,27 @@ class Command(BaseCommand):
         parser.add_argument("--image-size", type=int, default=64)
         parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
         parser.add_argument("--base-dir", type=Path, help="image paths are relative to this")
+        parser.add_argument(
+            "--ood-level", choices=OOD_LEVELS, default="patient",
+            help="patient: hold out patients as test_ood (default); site: the manifest's split "
+                 "column names the held-out site's images test_ood; none: no test_ood",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=None,
+            help="image-decoding processes (default: min(2, CPUs); 1 decodes in this process)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         message = run_import(
-            lambda: import_manifest(
+            lambda on_summary: import_manifest(
                 options["manifest"],
                 settings.MEDVTAB_DATA_ROOT,
                 image_size=options["image_size"],
                 channels=options["channels"],
                 base_dir=options["base_dir"],
+                ood_level=options["ood_level"],
+                workers=options["workers"],
+                on_summary=on_summary,
                 **task_kwargs(options),
             )
         )
