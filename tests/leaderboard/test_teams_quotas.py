@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,11 @@ from leaderboard.services import teams
 from leaderboard.services.quotas import QuotaDecision
 from leaderboard.services.submissions import QuotaExceeded
 from leaderboard.services.teams import TeamRefused
-from medvtab.celery import app
 from tests.leaderboard.conftest import make_user
-from tests.leaderboard.test_submissions import submit
+from tests.leaderboard.test_submissions import eager, submit  # eager: autouse, scored at once
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def eager(settings: Any, tmp_path: Path) -> Iterator[None]:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.MEDVTAB_BOOTSTRAP_REPLICATES = 20
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
+__all__ = ["eager"]  # the fixture is used by being imported
 
 
 def test_two_members_share_one_quota(
