@@ -92,7 +92,8 @@ def test_a_valid_spec_keeps_order_defaults_and_kinds(tmp_path: Path) -> None:
 
 
 def test_unknown_preset_names_file_key_and_suggestion(tmp_path: Path) -> None:
-    text = HEAD + '[[tasks]]\nslug = "p"\nfile = "p.npz"\nmodality = "colour"\npreset = "pathmnistt"\n'
+    text = (HEAD + '[[tasks]]\nslug = "p"\nfile = "p.npz"\nmodality = "colour"\n'
+            'preset = "pathmnistt"\n')
     path = write_spec(tmp_path, text)
     found = problems(path, presets=["pathmnist", "retina"])
     assert found == [f"{path}: tasks[0].preset: unknown preset 'pathmnistt'; did you mean "
@@ -103,7 +104,8 @@ def test_unknown_preset_names_file_key_and_suggestion(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
-    text = (HEAD.replace('xray = "X-ray"', 'charts = "Charts"') + TASK_A.replace('ood_level = "site"', 'ood_level = "none"\nimagesize = 224')
+    text = (HEAD.replace('xray = "X-ray"', 'charts = "Charts"')
+            + TASK_A.replace('ood_level = "site"', 'ood_level = "none"\nimagesize = 224')
             + TASK_B.replace('slug = "organ-b"', 'slug = "organ-a"')
             .replace("image_size = 16", 'image_size = "16"'))
     path = write_spec(tmp_path, text)
@@ -232,8 +234,8 @@ def test_record_key_follows_content_and_options(tmp_path: Path) -> None:
     stand_in(tmp_path, "a.npz")
     first = source_record(spec, spec.tasks[0], tmp_path)
     assert source_record(spec, spec.tasks[0], tmp_path)["key"] == first["key"]
-    other = load_spec(write_spec(tmp_path, HEAD + TASK_A.replace('"site"', '"none"\nood_reason = "r"'),
-                                 "other.toml"))
+    no_site = TASK_A.replace('"site"', '"none"\nood_reason = "r"')
+    other = load_spec(write_spec(tmp_path, HEAD + no_site, "other.toml"))
     assert source_record(other, other.tasks[0], tmp_path)["key"] != first["key"]
     stand_in(tmp_path, "a.npz", seed=1)
     changed = source_record(spec, spec.tasks[0], tmp_path, previous=first)
