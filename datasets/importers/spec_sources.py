@@ -3,8 +3,6 @@ generator), with the spec's options as the importer's keyword arguments."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +32,6 @@ def description(task: SpecTask) -> str:
     return text
 
 
-def _call(importer: Callable[..., TaskMeta], task: SpecTask, *args: Any, **kwargs: Any) -> TaskMeta:
-    """Call ``importer`` with the keywords it takes; a spec option it does not take is an error,
-    not something silently ignored (callbacks are optional)."""
-    accepted = inspect.signature(importer).parameters
-    for optional in ("progress", "on_summary"):
-        if optional not in accepted:
-            kwargs.pop(optional, None)
-    refused = sorted(k for k in kwargs if k not in accepted)
-    if refused:
-        raise DatasetImportError(
-            f"option(s) {', '.join(refused)} are not supported by the {task.kind} importer"
-        )
-    return importer(*args, **kwargs)
-
-
 def _common(spec: BenchmarkSpec, task: SpecTask, **extra: Any) -> dict[str, Any]:
     kwargs = {k: task.options[k] for k in _PASSED if k in task.options}
     kwargs.update(benchmark=spec.slug, slug=task.slug, modality=task.modality,
@@ -75,13 +58,13 @@ def run_importer(
             kwargs["ood_level"] = task.options["ood_level"]
         if "base_dir" in files:
             kwargs["base_dir"] = files["base_dir"]
-        return _call(import_manifest, task, files["file"], root, **kwargs)
+        return import_manifest(files["file"], root, **kwargs)
     from datasets.importers.medmnist import import_medmnist
 
     kwargs = _common(spec, task, **callbacks, **_medmnist_ood(task, files))
     if "patient_ids_file" in files:
         kwargs["patient_ids_npz"] = files["patient_ids_file"]
-    return _call(import_medmnist, task, files["file"], root, **kwargs)
+    return import_medmnist(files["file"], root, **kwargs)
 
 
 def _medmnist_ood(task: SpecTask, files: dict[str, Path]) -> dict[str, Any]:

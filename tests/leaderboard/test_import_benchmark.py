@@ -235,3 +235,32 @@ def test_progress_is_a_bar_on_a_terminal(data_root: Path, source: Path) -> None:
                  stdout=out)
     text = out.getvalue()
     assert "\r[1/4] organ-a: [" in text and "##############################] 65/65 images" in text
+
+
+def test_manifest_tasks_import_through_a_spec(data_root: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.datasets.helpers import manifest_rows
+
+    folder = tmp_path / "cxr"
+    (folder / "images").mkdir(parents=True)
+    rows = manifest_rows(n_patients=12, per_patient=4)
+    rng = np.random.default_rng(0)
+    for row in rows:
+        Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(folder / row["path"])
+    lines = ["path,label,patient_id"] + [f"{r['path']},{r['label']},{r['patient_id']}"
+                                         for r in rows]
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[benchmark]\nslug = "cxr-bench"\n[modalities]\nxray = "X-ray"\n'
+                    '[[tasks]]\nslug = "cxr-m"\nfile = "cxr/manifest.csv"\nmodality = "xray"\n'
+                    'label_type = "binary"\nclasses = ["normal", "pneumonia"]\n'
+                    'source = "stand-in"\nlicense = "CC0-1.0"\nimage_size = 16\nchannels = 1\n'
+                    'ood_level = "patient"\n')
+    out = io.StringIO()
+    call_command("import_benchmark", str(spec), "--from", str(tmp_path), stdout=out)
+    task = Task.objects.get(slug="cxr-m")
+    assert (task.ood_level, task.image_size, task.channels) == ("patient", 16, 1)
+    counts = task.split_counts
+    assert sum(c["n_images"] for c in counts.values()) == len(rows)
+    assert counts["test_ood"]["n_patients"] >= 1
