@@ -3,6 +3,9 @@ scores and its own quotas. A benchmark without phases is always open (docs/opera
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -31,6 +34,15 @@ def validate_tracks(value: object) -> None:
 
 def validate_protocols(value: object) -> None:
     _check_choices(value, [str(p) for p in Protocol.values], "protocol")
+
+
+# Every phase of every benchmark, cached for the board and home pages (a handful of rows): those
+# pages cost one query when cached, and a phase's state is worked out from the clock at render.
+PHASES_CACHE_KEY = "phases:all"
+
+
+def forget_cached_phases() -> None:
+    cache.delete(PHASES_CACHE_KEY)
 
 
 def _default_tracks() -> list[str]:
@@ -78,6 +90,15 @@ class Phase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.benchmark.slug}/{self.slug}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        forget_cached_phases()
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        forget_cached_phases()
+        return deleted
 
     @property
     def accepted_tracks(self) -> list[str]:

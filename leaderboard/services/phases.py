@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from leaderboard.models import Benchmark, Phase, Track
+from leaderboard.models.phases import PHASES_CACHE_KEY
 from leaderboard.services.uploads import UploadRefused
 
 
@@ -64,14 +66,26 @@ def open_phase(benchmark: Benchmark, now: datetime | None = None) -> Phase | Non
     return phases_of(benchmark).filter(opens__lte=moment, closes__gt=moment).first()
 
 
-def open_phases(now: datetime | None = None) -> QuerySet[Phase]:
-    """Every benchmark's open phase, for the home page."""
+def cached_phases() -> list[Phase]:
+    """Every phase with its benchmark, from the cache (emptied whenever a phase is saved)."""
+    found = cache.get(PHASES_CACHE_KEY)
+    if found is None:
+        found = list(Phase.objects.select_related("benchmark").order_by("opens"))
+        cache.set(PHASES_CACHE_KEY, found, settings.MEDVTAB_BOARD_CACHE_S)
+    return list(found)
+
+
+def open_phases(now: datetime | None = None) -> list[Phase]:
+    """Every benchmark's open phase, soonest closing first, for the home page."""
     moment = now or timezone.now()
-    return (
-        Phase.objects.filter(opens__lte=moment, closes__gt=moment)
-        .select_related("benchmark")
-        .order_by("closes", "benchmark__slug")
-    )
+    found = [p for p in cached_phases() if state_of(p, moment) == "open"]
+    return sorted(found, key=lambda p: (p.closes, p.benchmark.slug))
+
+
+def board_phases(benchmark: Benchmark, now: datetime | None = None) -> list[tuple[Phase, str]]:
+    """The benchmark's phases and their states, from the cache (the board page's list)."""
+    moment = now or timezone.now()
+    return [(p, state_of(p, moment)) for p in cached_phases() if p.benchmark_id == benchmark.pk]
 
 
 def _takes(phase: Phase, track: str, protocol: str) -> bool:

@@ -32,7 +32,7 @@ from leaderboard.services.boardquery import (
     shown_cells,
 )
 from leaderboard.services.exports import board_csv, board_json
-from leaderboard.services.phases import phase_states
+from leaderboard.services.phases import board_phases
 
 
 def _board(
@@ -140,7 +140,7 @@ def board(
         f.cache_key(),
         lambda: render_to_string("leaderboard/board_body.html", board_context(b, f)),
     )
-    phases = phase_states(b.benchmark)  # live, outside the cached body: states change with time
+    phases = board_phases(b.benchmark)  # outside the cached body: states change with the clock
     context = {"board": b, "body": body, "f": f, "phases": phases}
     return render(request, "leaderboard/board.html", context)
 

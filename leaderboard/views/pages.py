@@ -145,7 +145,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "seeding_stage": stage,
         # live, never cached: the plan from the seeding command's file, the counts from the database
         "seeding_protocols": protocol_progress(stage),
-        "open_phases": list(open_phases()),  # live: a phase opens or closes with the clock
+        "open_phases": open_phases(),  # outside the cached parts: states change with the clock
     }
     return render(request, "leaderboard/home.html", context)
 

@@ -1,0 +1,115 @@
+"""Phase pages, the phases on the board and home pages, and the web form's refusal."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from leaderboard.models import Submission
+from tests.factories import make_phase
+from tests.leaderboard.conftest import predictions_zip
+
+pytestmark = pytest.mark.django_db
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return Path(settings.MEDIA_ROOT)
+
+
+@pytest.fixture
+def phases(benchmark: Any) -> dict[str, Any]:
+    now = timezone.now().replace(microsecond=0)
+    open_ = make_phase(
+        benchmark, "final", now - DAY, now + 2 * DAY, name="Final test",
+        tracks=["checkpoint"], protocols=["full"], checkpoints_required=True, quota_scored=2,
+    )  # fmt: skip
+    later = make_phase(benchmark, "extra", now + 3 * DAY, now + 4 * DAY, name="Extra time")
+    return {"open": open_, "later": later}
+
+
+def test_the_phase_page_says_what_is_scored_and_when_in_time_elements(
+    phases: dict[str, Any], client: Client
+) -> None:
+    phase = phases["open"]
+    response = client.get(f"/b/tiny-bench/phases/{phase.slug}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    closes = phase.closes.isoformat()
+    # the UTC text for readers without JavaScript, the ISO moment for the script
+    assert f'<time class="local-time" datetime="{closes}">' in html
+    assert phase.closes.strftime("%Y-%m-%d %H:%M") + " UTC</time>" in html
+    tracks = re.search(r'id="phase-tracks">([^<]*)<', html)
+    assert tracks and tracks.group(1) == "checkpoint"
+    assert re.search(r'id="phase-checkpoints">yes', html)
+    assert re.search(r'id="phase-quotas">2 scored or in flight', html)
+    assert 'id="phase-state">open<' in html
+    assert '<script src="/static/js/localtime.js" defer></script>' in html
+    assert "<script>" not in html  # nothing inline: the strict CSP would block it
+    assert client.get("/b/tiny-bench/phases/nope/").status_code == 404
+
+
+def test_board_links_its_phases_and_home_shows_the_open_one(
+    phases: dict[str, Any], client: Client
+) -> None:
+    board = client.get("/b/tiny-bench/").content.decode()
+    section = board.split('id="board-phases"', 1)[1]
+    assert 'href="/b/tiny-bench/phases/final/"' in section
+    assert 'href="/b/tiny-bench/phases/extra/"' in section and "upcoming" in section
+    home = client.get("/").content.decode()
+    shown = home.split('id="open-phases"', 1)[1].split("</section>", 1)[0]
+    assert 'href="/b/tiny-bench/phases/final/"' in shown and "Extra time" not in shown
+
+
+def test_a_new_phase_shows_at_once_and_cached_pages_stay_cheap(
+    benchmark: Any, client: Client
+) -> None:
+    assert 'id="open-phases"' not in client.get("/").content.decode()
+    client.get("/")
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/")
+    before = len(ctx.captured_queries)
+    now = timezone.now()
+    make_phase(benchmark, "now", now - DAY, now + DAY)
+    assert 'id="open-phases"' in client.get("/").content.decode()
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/")
+    assert len(ctx.captured_queries) == before  # the phases come from the cache
+
+
+def test_a_benchmark_without_phases_shows_none(benchmark: Any, client: Client) -> None:
+    board = client.get("/b/tiny-bench/").content.decode()
+    assert 'id="board-phases"' not in board and "localtime.js" not in board
+
+
+def _post(client: Client, bench: Any, root: Path, **fields: str) -> Any:
+    data = {
+        "benchmark": bench.pk, "track": "predictions", "protocol": "full",
+        "method_name": "lora", "pretraining": "unknown", "is_public": "on",
+        "file": SimpleUploadedFile("p.zip", predictions_zip(root)),
+    } | fields  # fmt: skip
+    return client.post("/submit/", data)
+
+
+def test_the_web_form_shows_the_refusal_and_stores_nothing(
+    phases: dict[str, Any], alice: Any, benchmark: Any, tiny_bundles: Path, media: Path,
+    client: Client,
+) -> None:  # fmt: skip
+    client.force_login(alice)
+    response = _post(client, benchmark, tiny_bundles)
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "scores the checkpoint track only (it requires checkpoints), not predictions" in html
+    assert "&#x27;Extra time&#x27;, opens at" in html
+    assert Submission.objects.count() == 0 and not (media / "submissions").exists()
