@@ -113,3 +113,31 @@ def test_the_web_form_shows_the_refusal_and_stores_nothing(
     assert "scores the checkpoint track only (it requires checkpoints), not predictions" in html
     assert "&#x27;Extra time&#x27;, opens at" in html
     assert Submission.objects.count() == 0 and not (media / "submissions").exists()
+
+
+def _admin_post(client: Client, benchmark: Any, slug: str, opens: str, closes: str) -> Any:
+    return client.post(
+        "/admin/leaderboard/phase/add/",
+        {
+            "benchmark": benchmark.pk, "name": slug.title(), "slug": slug, "description": "",
+            "opens_0": opens, "opens_1": "12:00:00", "closes_0": closes, "closes_1": "12:00:00",
+            "tracks": ["checkpoint"], "protocols": ["full", "1k"], "checkpoints_required": "on",
+            "quota_scored": "1", "quota_in_flight": "", "quota_attempts": "",
+        },
+    )  # fmt: skip
+
+
+def test_staff_open_a_phase_in_the_admin_and_overlaps_are_refused(
+    benchmark: Any, client: Client, django_user_model: Any
+) -> None:
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "pw-12345678")
+    client.force_login(root)
+    assert client.get("/admin/leaderboard/phase/add/").status_code == 200
+    created = _admin_post(client, benchmark, "final", "2031-03-01", "2031-03-05")
+    assert created.status_code == 302, created.content.decode()[-2000:]
+    phase = benchmark.phases.get()
+    assert (phase.tracks, phase.protocols, phase.quota_scored) == (["checkpoint"], ["full", "1k"], 1)
+    assert phase.checkpoints_required and phase.opens.isoformat() == "2031-03-01T12:00:00+00:00"
+    clash = _admin_post(client, benchmark, "extra", "2031-03-04", "2031-03-06")
+    assert clash.status_code == 200 and "overlaps phase &#x27;final&#x27;" in clash.content.decode()
+    assert benchmark.phases.count() == 1
