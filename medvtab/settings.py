@@ -266,6 +266,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No badge fetched from validator.swagger.io: the docs page reaches this origin only.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Two fields called "status" (a submission's, an invitation's): each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "InvitationStatusEnum": "leaderboard.models.teams.InvitationStatus",
+        "StatusEnum": "leaderboard.models.submission.Status",
+    },
 }
 
 # --- HTTPS (production behind a TLS-terminating proxy: MEDVTAB_HTTPS=1) ------------------------

@@ -226,6 +226,11 @@ class SubmissionCreateSerializer(serializers.ModelSerializer):
     benchmark = BenchmarkSlugField(
         slug_field="slug", queryset=Benchmark.objects.all(), help_text="benchmark slug"
     )
+    team = serializers.SlugField(
+        required=False,
+        help_text="the team's slug; default: the team you submit for on this benchmark, else your "
+        "only team, else your team of one (docs/api.md, Teams)",
+    )
     backbones = BackbonesField(
         required=False,
         validators=[validate_backbones],
@@ -238,7 +243,7 @@ class SubmissionCreateSerializer(serializers.ModelSerializer):
         fields = [
             "file", "sha256", "benchmark", "track", "protocol", "method_name", "method_family",
             "backbones", "pretraining", "reported_tunable_params", "seed", "description",
-            "paper_url", "code_url", "is_public", "idempotency_key",
+            "paper_url", "code_url", "is_public", "idempotency_key", "team",
         ]  # fmt: skip
         # A multipart form has no null: leave a field out instead.
         extra_kwargs = {

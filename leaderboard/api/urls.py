@@ -11,7 +11,14 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from leaderboard.api import findings, phases, views_boards, views_catalog, views_submissions
+from leaderboard.api import (
+    findings,
+    phases,
+    views_boards,
+    views_catalog,
+    views_submissions,
+    views_teams,
+)
 from leaderboard.api.exceptions import error_body
 
 
@@ -38,6 +45,31 @@ v1 = [
         name="api-leaderboard",
     ),
     path("findings/<str:benchmark>/", findings.Findings.as_view(), name="api-findings"),
+    path("teams/", views_teams.TeamCollection.as_view(), name="api-teams"),
+    # before teams/<slug>/: the slug "invitations" is reserved (leaderboard.models.teams)
+    path("teams/invitations/", views_teams.MyInvitations.as_view(), name="api-my-invitations"),
+    path(
+        "teams/invitations/<str:pk>/accept",
+        views_teams.AcceptInvitation.as_view(),
+        name="api-invitation-accept",
+    ),
+    path(
+        "teams/invitations/<str:pk>/decline",
+        views_teams.DeclineInvitation.as_view(),
+        name="api-invitation-decline",
+    ),
+    path(
+        "teams/invitations/<str:pk>/revoke",
+        views_teams.RevokeInvitation.as_view(),
+        name="api-invitation-revoke",
+    ),
+    path("teams/<str:slug>/", views_teams.TeamDetail.as_view(), name="api-team"),
+    path(
+        "teams/<str:slug>/invitations/",
+        views_teams.TeamInvitations.as_view(),
+        name="api-team-invitations",
+    ),
+    path("teams/<str:slug>/leave", views_teams.LeaveTeam.as_view(), name="api-team-leave"),
     path(
         "submissions/",
         views_submissions.SubmissionCollection.as_view(),

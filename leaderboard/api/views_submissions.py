@@ -36,6 +36,7 @@ from leaderboard.services.submissions import (
     create_submission,
     rerun,
 )
+from leaderboard.services.teams import TeamRefused
 from leaderboard.services.uploads import UploadRefused
 
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH, description="submission id")
@@ -162,6 +163,7 @@ def _create(
                 is_public=data.get("is_public", True),
                 idempotency_key=key,
                 sha256=data.get("sha256"),
+                team=data.get("team"),
             )
         )
     except PhaseClosed as exc:
@@ -173,6 +175,8 @@ def _create(
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             retry_after_s=exc.retry_after_s,
         ) from None
+    except TeamRefused as exc:  # a team the user is not in, or not theirs on this benchmark
+        raise ApiError(exc.message, code=exc.code, status_code=409, field=exc.field) from None
     except UploadRefused as exc:
         code = "sha256_mismatch" if exc.field == "sha256" else exc.code
         raise ApiError(exc.message, code=code, field=exc.field) from None

@@ -19,6 +19,8 @@ from django.utils.text import slugify
 from leaderboard.models.benchmark import Benchmark
 
 TEAM_NAME_LIMIT = 100
+# Paths next to /teams/<slug>/ on the site and in the API: no team may take them as its slug.
+RESERVED_SLUGS = frozenset({"invitations", "new"})
 
 
 class Team(models.Model):
@@ -125,7 +127,7 @@ def free_slug(name: str, model: Any = Team) -> str:
     """A slug for ``name`` that no team has yet (``-2``, ``-3`` … appended when taken)."""
     base = (slugify(name) or "team")[:TEAM_NAME_LIMIT]
     slug, n = base, 1
-    while model.objects.filter(slug=slug).exists():
+    while slug in RESERVED_SLUGS or model.objects.filter(slug=slug).exists():
         n += 1
         slug = f"{base}-{n}"
     return slug
