@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "leaderboard.middleware.ContentSecurityPolicyMiddleware",
+    "leaderboard.middleware.DatabaseUnavailableMiddleware",  # 503, not 500, while the db is down
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -292,6 +293,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # --- Object storage for uploads (django-storages, S3-compatible), when configured --------------
 MEDVTAB_S3_BUCKET = env_str("MEDVTAB_S3_BUCKET", "")
 if MEDVTAB_S3_BUCKET:
+    from botocore.config import Config as S3ClientConfig
+
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -299,6 +302,13 @@ if MEDVTAB_S3_BUCKET:
             "endpoint_url": env_str("MEDVTAB_S3_ENDPOINT_URL") or None,
             "default_acl": "private",
             "file_overwrite": False,
+            # Fail fast when the store is unreachable (botocore waits 60 s a try, 5 tries): the
+            # upload gets a 503 to retry instead of holding a web worker for minutes.
+            "client_config": S3ClientConfig(
+                connect_timeout=env_int("MEDVTAB_S3_CONNECT_TIMEOUT_S", 5, minimum=1),
+                read_timeout=env_int("MEDVTAB_S3_READ_TIMEOUT_S", 60, minimum=1),
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
         },
     }
 

@@ -17,6 +17,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
@@ -24,6 +25,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger(__name__)
+DATABASE_RETRY_AFTER_S = 10
+DATABASE_UNAVAILABLE = "the database is unreachable right now; please try again in a few seconds"
 
 
 class ApiError(APIException):
@@ -110,6 +113,13 @@ def _suspicious(exc: SuspiciousOperation) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, SuspiciousOperation):
         return _suspicious(exc)
+    if isinstance(exc, (OperationalError, InterfaceError)):  # the database is down or restarting
+        log.warning("database unavailable in %s: %s", context.get("view").__class__.__name__, exc)
+        return Response(
+            error_body("database_unavailable", DATABASE_UNAVAILABLE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unexpected error in %s", context.get("view").__class__.__name__)

@@ -31,6 +31,7 @@ from leaderboard.services.permissions import can_rerun, can_view, is_insider
 from leaderboard.services.phases import PhaseClosed
 from leaderboard.services.submissions import (
     QuotaExceeded,
+    StorageUnavailable,
     SubmissionRequest,
     cancel,
     create_submission,
@@ -41,6 +42,7 @@ from leaderboard.services.uploads import UploadRefused
 
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH, description="submission id")
 MAX_PK = 2**63 - 1
+STORAGE_RETRY_AFTER_S = 30
 
 
 def _not_found(pk: object) -> ApiError:
@@ -180,6 +182,11 @@ def _create(
     except UploadRefused as exc:
         code = "sha256_mismatch" if exc.field == "sha256" else exc.code
         raise ApiError(exc.message, code=code, field=exc.field) from None
+    except StorageUnavailable as exc:
+        raise ApiError(
+            str(exc), code="storage_unavailable", status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            retry_after_s=STORAGE_RETRY_AFTER_S,
+        ) from None
 
 
 class SubmissionDetail(APIView):

@@ -45,6 +45,17 @@ log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+class StorageUnavailable(Exception):
+    """The upload could not be written to the file storage (the object store is unreachable, the
+    disk is full): the server's fault, not the file's. Nothing was kept, so the same request
+    (with the same idempotency key) may simply be sent again."""
+
+    message = (
+        "the upload could not be stored: the file storage is unreachable right now. Nothing was "
+        "kept; please try again in a minute (with the same idempotency key, if you use one)"
+    )
+
+
 class QuotaExceeded(UploadRefused):
     def __init__(self, message: str, retry_after_s: int | None) -> None:
         super().__init__(message, field="file", code="quota_exceeded")
@@ -158,7 +169,11 @@ def create_submission(req: SubmissionRequest) -> Submission:
         submission.append_log(f"{Submission.log_stamp()} received {size} bytes")
         # Stored before the quota lock is taken: a slow write (to S3, say) holds no row lock.
         with path.open("rb") as handle:
-            submission.file.save("upload.zip", File(handle), save=False)  # upload_path randomises
+            try:
+                submission.file.save("upload.zip", File(handle), save=False)  # upload_path randomises
+            except Exception as exc:  # botocore, OSError …: whatever the storage backend raises
+                log.warning("could not store an upload: %s", exc)
+                raise StorageUnavailable(StorageUnavailable.message) from exc
     finally:
         path.unlink(missing_ok=True)
     try:

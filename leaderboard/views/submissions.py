@@ -21,6 +21,7 @@ from leaderboard.services.permissions import can_cancel, can_rerun, can_view, is
 from leaderboard.services.phases import PhaseClosed
 from leaderboard.services.submissions import (
     QuotaExceeded,
+    StorageUnavailable,
     SubmissionRequest,
     cancel,
     create_submission,
@@ -61,6 +62,7 @@ def submit(request: HttpRequest) -> HttpResponse:
                     paper_url=data["paper_url"],
                     code_url=data["code_url"],
                     is_public=data["is_public"],
+                    team=data.get("team") or None,
                 )
             )
         except QuotaExceeded as exc:
@@ -69,6 +71,9 @@ def submit(request: HttpRequest) -> HttpResponse:
         except PhaseClosed as exc:  # refused before the upload was stored; says when to return
             form.add_error(None, exc.message)
             return render(request, "leaderboard/submit.html", {"form": form}, status=409)
+        except StorageUnavailable as exc:  # nothing was kept: the same form may be sent again
+            form.add_error(None, str(exc))
+            return render(request, "leaderboard/submit.html", {"form": form}, status=503)
         except UploadRefused as exc:
             target = exc.field if exc.field in form.fields else None
             form.add_error(target, exc.message)
