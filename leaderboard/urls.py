@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from leaderboard.views import pages, submissions
+from leaderboard.views import pages, submissions, teams
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -15,4 +15,14 @@ urlpatterns = [
     ),
     path("submissions/<int:pk>/cancel", submissions.submission_cancel, name="submission_cancel"),
     path("submissions/<int:pk>/rerun", submissions.submission_rerun, name="submission_rerun"),
+    path("teams/", teams.team_list, name="teams"),
+    path("teams/new/", teams.team_create, name="team_create"),  # "new" is a reserved team slug
+    path(
+        "teams/invitations/<int:pk>/<str:answer>",
+        teams.invitation_answer,
+        name="invitation_answer",
+    ),
+    path("teams/<slug:slug>/", teams.team_detail, name="team"),
+    path("teams/<slug:slug>/invite", teams.team_invite, name="team_invite"),
+    path("teams/<slug:slug>/leave", teams.team_leave, name="team_leave"),
 ]

@@ -40,6 +40,11 @@ class SubmissionForm(forms.ModelForm):
         "reported_tunable_params",
         help_text="self-reported; checkpoints get a verified count from the server",
     )
+    team = forms.SlugField(
+        required=False,
+        help_text="your team's slug (see Teams); empty: the team you submit for on this "
+        "benchmark, else your only team, else your team of one",
+    )
 
     class Meta:
         model = Submission

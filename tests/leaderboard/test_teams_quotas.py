@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from leaderboard.models import Participation, Submission, Team
 from leaderboard.services import teams
@@ -14,6 +15,7 @@ from leaderboard.services.submissions import QuotaExceeded
 from leaderboard.services.teams import TeamRefused
 from tests.leaderboard.conftest import make_user
 from tests.leaderboard.test_submissions import eager, submit  # eager: autouse, scored at once
+from tests.leaderboard.test_text_validators import _post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 __all__ = ["eager"]  # the fixture is used by being imported
@@ -67,3 +69,18 @@ def test_a_quota_refusal_records_no_participation(
         submit(alice, benchmark, predictions())
     assert not Participation.objects.exists()
     assert not Team.objects.exists()
+
+
+def test_the_upload_form_names_its_team(
+    alice: Any, bob: Any, benchmark: Any, tiny_bundles: Path, client: Client
+) -> None:
+    teams.create_team(bob, "Lab B")
+    mine = teams.create_team(alice, "Lab A")
+    client.force_login(alice)
+    refused = _post(client, benchmark, tiny_bundles, team="lab-b")
+    assert refused.status_code == 400
+    assert "not a member of a team &#x27;lab-b&#x27;" in refused.content.decode()
+    assert not Submission.objects.exists()
+    made = _post(client, benchmark, tiny_bundles, team="lab-a")
+    assert made.status_code == 302
+    assert Submission.objects.get().team == mine
