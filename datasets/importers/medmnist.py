@@ -140,8 +140,9 @@ def _label_fit(npz: NpzReader, key: str, n: int, meta: TaskMeta, preset: Preset 
         return _labels(key, npz.read(key), n, meta.label_type, meta.num_classes)
     except DatasetImportError as exc:
         if preset is not None and preset_classes:
+            reason = str(exc).removeprefix(f"key {key!r}: ")
             raise DatasetImportError(
-                f"{npz.path}: key {key!r} does not fit {preset.describe()}: {exc}"
+                f"{npz.path}: key {key!r} does not fit {preset.describe()}: {reason}"
             ) from None
         raise DatasetImportError(_named(npz.path, exc)) from None
 
@@ -263,7 +264,10 @@ def import_medmnist(
     ``ood_from_test`` None means: as the preset says (``site`` presets), else False.
     """
     began = time.monotonic()
-    chosen = get_preset(preset) if preset is not None else None
+    try:
+        chosen = get_preset(preset) if preset is not None else None
+    except DatasetImportError as exc:
+        raise DatasetImportError(f"{npz_path}: preset: {exc}") from None
     given = dict(name=name, modality=modality, organ=organ, label_type=label_type,
                  classes=classes, source=source, license=license, citation=citation)
     fields = resolve_fields(chosen, given, str(npz_path))

@@ -46,7 +46,9 @@ def add_task_arguments(parser: CommandParser, *, preset_fills: bool = False) -> 
 
 
 def _chunk(options: dict[str, Any]) -> int:
-    chunk = options["chunk_images"] or settings.MEDVTAB_IMPORT_CHUNK_IMAGES
+    chunk = options["chunk_images"]
+    if chunk is None:
+        chunk = settings.MEDVTAB_IMPORT_CHUNK_IMAGES
     if chunk < 1:
         raise CommandError(f"--chunk-images must be at least 1, not {chunk}")
     return int(chunk)
