@@ -1,5 +1,5 @@
 """Operators' admin pages: tasks, submissions (with their logs and results), tokens, workers and
-the record of licence acceptances."""
+the record of licence acceptances; teams and invitations in ``leaderboard.admin_teams``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from leaderboard.admin_teams import InvitationAdmin, TeamAdmin  # noqa: F401 - registers them
 from leaderboard.models import (
     Aggregate,
     ApiToken,
@@ -191,3 +192,4 @@ class PhaseAdmin(admin.ModelAdmin):
     list_filter = ("benchmark",)
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
+
