@@ -191,7 +191,8 @@ def _modalities(check: _Checker, table: dict[str, Any]) -> dict[str, str]:
 
 def _defaults(check: _Checker, table: dict[str, Any]) -> dict[str, Any]:
     every = {k: t for keys in TASK_KEYS.values() for k, t in keys.items()}
-    check.unknown_keys("defaults", table, [k for k in every if k not in ("slug", "file")])
+    check.unknown_keys("defaults", table,
+                       [k for k in every if k not in ("slug", "file", "synthetic")])
     return {k: v for k, v in table.items()
             if k in every and check.typed(f"defaults.{k}", v, every[k])}
 

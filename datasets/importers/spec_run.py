@@ -33,6 +33,8 @@ HASH_BLOCK = 8 << 20
 
 # progress(task, done, total): images copied so far in the task being imported.
 TaskProgress = Callable[[SpecTask, int, int], None]
+# on_hash(path, size): a source file is about to be hashed (large files take a while).
+OnHash = Callable[[Path, int], None]
 
 
 @dataclass
@@ -82,24 +84,28 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _file_entry(path: Path, previous: dict[str, Any] | None, verify: bool) -> dict[str, Any]:
+def _file_entry(
+    path: Path, previous: dict[str, Any] | None, verify: bool, on_hash: OnHash | None
+) -> dict[str, Any]:
     stat = path.stat()
     entry = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     if not verify and previous and all(previous.get(k) == v for k, v in entry.items()):
         entry["sha256"] = previous["sha256"]
     else:
+        if on_hash is not None:
+            on_hash(path, stat.st_size)
         entry["sha256"] = file_sha256(path)
     return entry
 
 
 def source_record(
     spec: BenchmarkSpec, task: SpecTask, from_dir: Path, *,
-    previous: dict[str, Any] | None = None, verify: bool = False,
+    previous: dict[str, Any] | None = None, verify: bool = False, on_hash: OnHash | None = None,
 ) -> dict[str, Any]:
     """The record kept next to an imported task; ``key`` covers the options and file contents."""
     old_files = (previous or {}).get("files", {})
     files = {
-        key: _file_entry(path, old_files.get(key), verify)
+        key: _file_entry(path, old_files.get(key), verify, on_hash)
         for key, path in source_paths(spec, task, from_dir).items()
     }
     keyed = {"kind": task.kind, "options": task.options,
@@ -138,10 +144,14 @@ def _exists(root: Path, benchmark: str, slug: str) -> bool:
             and task_dir(root, "hidden", benchmark, slug).is_dir())
 
 
-def _plan(spec: BenchmarkSpec, task: SpecTask, from_dir: Path, root: Path, verify: bool) -> _Plan:
+def _plan(
+    spec: BenchmarkSpec, task: SpecTask, from_dir: Path, root: Path, verify: bool,
+    on_hash: OnHash | None,
+) -> _Plan:
     recorded = read_record(_record_path(root, spec.slug, task.slug))
     pending = read_record(_pending_path(root, spec.slug, task.slug))
-    record = source_record(spec, task, from_dir, previous=recorded or pending, verify=verify)
+    record = source_record(spec, task, from_dir, previous=recorded or pending, verify=verify,
+                           on_hash=on_hash)
     if not _exists(root, spec.slug, task.slug):
         return _Plan(task, record, "absent")
     if recorded is not None and recorded["key"] == record["key"]:
@@ -154,11 +164,11 @@ def _plan(spec: BenchmarkSpec, task: SpecTask, from_dir: Path, root: Path, verif
 
 def plan_spec(
     spec: BenchmarkSpec, from_dir: Path | str, root: Path | str, *, replace: bool = False,
-    verify: bool = False,
+    verify: bool = False, on_hash: OnHash | None = None,
 ) -> list[_Plan]:
     """Hash every source and decide per task; a changed task is refused unless ``replace``."""
     check_sources(spec, from_dir)
-    plans = [_plan(spec, t, Path(from_dir), Path(root), verify) for t in spec.tasks]
+    plans = [_plan(spec, t, Path(from_dir), Path(root), verify, on_hash) for t in spec.tasks]
     # The generator decides itself whether a synthetic task on disk is what it would write.
     changed = [p.task for p in plans if p.state == "changed" and p.task.kind != "synthetic"]
     if changed and not replace:
@@ -174,7 +184,7 @@ def import_spec(
     spec: BenchmarkSpec, from_dir: Path | str, root: Path | str, *, replace: bool = False,
     verify: bool = False, progress: TaskProgress | None = None,
     on_task: Callable[[TaskOutcome], None] | None = None,
-    on_start: Callable[[SpecTask, str], None] | None = None,
+    on_start: Callable[[SpecTask, str], None] | None = None, on_hash: OnHash | None = None,
 ) -> list[TaskOutcome]:
     """Import every task of ``spec`` whose source is new or changed; return one outcome per task.
 
@@ -183,7 +193,8 @@ def import_spec(
     """
     root = Path(root)
     outcomes = []
-    for plan in plan_spec(spec, from_dir, root, replace=replace, verify=verify):
+    plans = plan_spec(spec, from_dir, root, replace=replace, verify=verify, on_hash=on_hash)
+    for plan in plans:
         if on_start is not None:
             on_start(plan.task, plan.state)
         outcome = _run(spec, plan, Path(from_dir), root, progress)

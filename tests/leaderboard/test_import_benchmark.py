@@ -87,6 +87,7 @@ def test_import_registers_every_task_and_prints_a_summary(data_root: Path, sourc
     # Plain progress lines (the test's stdout is no terminal), then the table and registration.
     assert "[1/4] organ-a: importing" in out and "[4/4] organ-d: imported" in out
     assert "\r" not in out
+    assert "hashing organ-a.npz (0.00 GB)" in out
     header = next(line for line in out.splitlines() if line.startswith("task "))
     assert header.split() == ["task", "status", "train", "img/pat", "val", "img/pat", "test_id",
                               "img/pat", "test_ood", "img/pat", "time", "dropped"]
@@ -106,6 +107,7 @@ def test_rerun_skips_every_task_untouched(data_root: Path, source: Path) -> None
     out = run(source)
     assert mtimes(data_root) == before
     assert out.count("already imported, skipping") == 4
+    assert "hashing" not in out  # unchanged size and time: the recorded hashes are reused
     assert all(line.split()[1] == "skipped" for line in out.splitlines()
                if line.startswith("organ-"))
     assert "stand-in: 0 task(s) registered, 4 updated" in out

@@ -65,6 +65,9 @@ class ProgressDisplay:
             self._line(f"{self._prefix(outcome.task)} imported {images:,} images in "
                        f"{outcome.seconds:.1f} s")
 
+    def hashing(self, path: Path, size: int) -> None:
+        self._line(f"hashing {path.name} ({size / 1e9:.2f} GB) to compare with earlier imports")
+
     def _prefix(self, task: SpecTask) -> str:
         return f"[{self.position}/{self.n_tasks}] {task.slug}:"
 
@@ -133,7 +136,7 @@ class Command(BaseCommand):
         try:
             import_spec(spec, options["from_dir"], root, replace=options["replace"],
                         verify=options["verify"], progress=display.update,
-                        on_start=display.start, on_task=finished)
+                        on_start=display.start, on_task=finished, on_hash=display.hashing)
         except SpecError as exc:
             raise CommandError(str(exc)) from None
         except (ValueError, OSError, BundleError) as exc:
