@@ -45,8 +45,11 @@ OOM_HINT = (
     "Submissions that need less memory (a smaller model or batch) avoid this; contact the "
     "operators if it keeps happening."
 )
-FINISH_TRIES = 4
-FINISH_BACKOFF_S = 0.5
+FINISH_BACKOFF_S = 0.5  # doubled after each failed try, up to FINISH_BACKOFF_MAX_S
+FINISH_BACKOFF_MAX_S = 5.0
+# Long enough for a PostgreSQL restart or fail-over: a worker that gives up while its pool
+# process and heartbeat live on leaves a claim the reaper sees as alive until the hard time limit.
+FINISH_PATIENCE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -132,21 +135,24 @@ def _process_lost(sub: Submission) -> None:
 
 
 def finish(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
-    """Record the outcome; a transient database error is retried, or the submission would sit in
-    ``running`` until the reaper's time-out."""
-    for attempt in range(1, FINISH_TRIES + 1):
+    """Record the outcome; a database error is retried for up to FINISH_PATIENCE_S, or the
+    submission would sit in ``running`` until the reaper's time-out."""
+    deadline = time.monotonic() + FINISH_PATIENCE_S
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return _finish_once(submission_id, me, apply)
         except (OperationalError, InterfaceError):
-            if attempt == FINISH_TRIES:
+            wait = min(FINISH_BACKOFF_S * 2 ** (attempt - 1), FINISH_BACKOFF_MAX_S)
+            if time.monotonic() + wait > deadline:
                 raise
             log.warning(
-                "recording submission %s failed (attempt %d of %d); retrying",
-                submission_id, attempt, FINISH_TRIES, exc_info=True,
+                "recording submission %s failed (attempt %d); retrying in %.1f s",
+                submission_id, attempt, wait, exc_info=attempt == 1,
             )
             close_old_connections()  # drop a connection the error left unusable
-            time.sleep(FINISH_BACKOFF_S * 2 ** (attempt - 1))
-    return False  # unreachable: the last attempt returns or raises
+            time.sleep(wait)
 
 
 def _finish_once(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:

@@ -251,3 +251,53 @@ def test_transient_database_error_while_recording_is_retried(
     sub.refresh_from_db()
     assert failures["left"] == 0
     assert sub.status == Status.FAILED and sub.error == "the file is not a zip archive"
+
+
+def _outcome_writes_fail(failures: dict[str, int]) -> Any:
+    def flaky(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if failures["left"] and sql.startswith("UPDATE") and Status.FAILED in (params or ()):
+            failures["left"] -= 1
+            raise OperationalError("connection to server failed: Connection refused")
+        return execute(sql, params, many, context)
+
+    return flaky
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_longer_than_a_few_tries_is_outlasted_while_recording(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database restart takes longer than four quick tries: giving up would leave the claim
+    alive (its pool process and heartbeat live on) and the submission running until the time
+    limit, so the worker keeps trying for FINISH_PATIENCE_S."""
+    monkeypatch.setattr(evaluation, "FINISH_BACKOFF_S", 0.001)
+    monkeypatch.setattr(evaluation, "FINISH_BACKOFF_MAX_S", 0.002)
+    sub = running()
+    Submission.objects.filter(pk=sub.pk).update(status=Status.QUEUED)
+    failures = {"left": 12}
+
+    def bad_file(_: Submission) -> Any:
+        raise SubmissionInvalid("the file is not a zip archive")
+
+    with connection.execute_wrapper(_outcome_writes_fail(failures)):
+        assert run_evaluation(sub.pk, bad_file) == "failed"
+    sub.refresh_from_db()
+    assert failures["left"] == 0 and sub.status == Status.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_gives_up_after_its_patience(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluation, "FINISH_BACKOFF_S", 0.01)
+    monkeypatch.setattr(evaluation, "FINISH_PATIENCE_S", 0.05)
+    sub = running()
+    Submission.objects.filter(pk=sub.pk).update(status=Status.QUEUED)
+
+    def bad_file(_: Submission) -> Any:
+        raise SubmissionInvalid("the file is not a zip archive")
+
+    with connection.execute_wrapper(_outcome_writes_fail({"left": 10**6})), pytest.raises(
+        OperationalError
+    ):
+        run_evaluation(sub.pk, bad_file)
