@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck browser clean-demo
+.PHONY: venv run test test-cluster lint typecheck browser clean-demo
 
 $(VENV)/.installed: $(REQUIREMENTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,13 +33,21 @@ test: venv browser
 	$(VENV)/bin/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  MEDVTAB_VAR_DIR=$(CURDIR)/var/test SECRET_KEY=test-only-secret DEBUG=0 \
-	  $(PY) -m pytest $(PYTEST_ARGS)
+	  $(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 	# again on SQLite, whose primary keys restart after a rolled-back test: what a test leaves
 	# keyed by a primary key or a counter shows up here and hides on PostgreSQL
 	mkdir -p $(CURDIR)/var/test/sqlite
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test/sqlite/db.sqlite3 MEDVTAB_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  MEDVTAB_VAR_DIR=$(CURDIR)/var/test SECRET_KEY=test-only-secret DEBUG=0 \
 	  $(PY) -m pytest tests/leaderboard $(PYTEST_ARGS)
+
+# The multi-host test bed (docs/deploy.md): builds hosts as namespaces (root), runs
+# tests/cluster, tears everything down even on failure, then checks that nothing is left.
+test-cluster: venv
+	$(PY) -m tests.cluster.bed --cleanup
+	SECRET_KEY=test-only-secret DEBUG=0 OMP_NUM_THREADS=1 \
+	  $(PY) -m pytest -m cluster tests/cluster -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	  $(PY) -m tests.cluster.bed --cleanup --check || rc=1; exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .

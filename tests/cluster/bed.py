@@ -188,6 +188,9 @@ class Network:
         with contextlib.suppress(RuntimeError):
             self.link(name, up=False)
         _kill_host(host.pid, host.unshare)
+        # the kernel frees a dead namespace's veth end later, in the background: remove the pair
+        # now, so the host can be built again under the same name at once
+        sh([*self.switch.net(), "ip", "link", "del", f"v-{name}"], check=False)
         self._save()
 
     def teardown(self) -> None:

@@ -26,12 +26,6 @@ from tests.cluster.stage import BENCH, build
 pytestmark = pytest.mark.cluster
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/cluster/" in str(item.fspath):
-            item.add_marker(pytest.mark.cluster)
-
-
 def _bucket() -> None:
     import boto3
 

@@ -52,7 +52,9 @@ TIMING = {
     "MEDVTAB_VISIBILITY_TIMEOUT": "3600",
     "MEDVTAB_TASK_TIME_LIMIT": "600",
 }
-GPU_DELAY_S = "5"  # every checkpoint evaluation sleeps this long first: time to strike mid-way
+GPU_DELAY_S = "5"
+# libfaketime's multi-threaded build (Debian package faketime): the worker's heartbeat is a thread
+FAKETIME_LIB = next((str(p) for p in Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")), "")  # every checkpoint evaluation sleeps this long first: time to strike mid-way
 
 
 def pg_bin(name: str) -> str:
@@ -185,6 +187,8 @@ def host_mounts(name: str, stage: Path) -> list[Mount]:
               Mount(stage / "backbones", "backbones")]
     if name in WORKERS:
         return [*public, Mount(stage / "data" / "hidden", "data/hidden")]
+    if name == "client":
+        return [Mount(stage / "payloads", "payloads")]
     return public if name == "web" else []
 
 
@@ -195,7 +199,7 @@ def entrypoint(*args: str) -> list[str]:
 def worker_env(name: str, **extra: str) -> dict[str, str]:
     queue = WORKERS[name]
     delay = {"MEDVTAB_EVALUATION_DELAY_S": GPU_DELAY_S} if queue == "gpu" else {}
-    return app_env(MEDVTAB_WORKER_QUEUES=queue, CELERY_CONCURRENCY="1", **delay, **extra)
+    return app_env(MEDVTAB_WORKER_QUEUES=queue, CELERY_CONCURRENCY="1", **{**delay, **extra})
 
 
 class Cluster:

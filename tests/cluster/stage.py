@@ -8,6 +8,7 @@ makes, and distinct random predictions archives for the many-submission tests.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,4 +62,8 @@ def build(root: Path) -> Stage:
         "std": list(spec.std),
     }
     (backbones / "backbones.json").write_text(json.dumps({"backbones": [entry]}))
+    payloads = root / "payloads"  # what the client host uploads in the load test
+    payloads.mkdir()
+    for made in (root / "adapter.zip", preds):
+        shutil.copy(made, payloads / made.name)
     return Stage(root, root / "adapter.zip", preds)
