@@ -61,8 +61,9 @@ class PhaseSerializer(serializers.Serializer):
     opens = serializers.DateTimeField()
     closes = serializers.DateTimeField()
     state = serializers.ChoiceField(choices=["upcoming", "open", "closed"])
-    tracks = serializers.ListField(child=serializers.ChoiceField(choices=Track.choices))
-    protocols = serializers.ListField(child=serializers.ChoiceField(choices=Protocol.choices))
+    # Plain values as choices: an enum of their own (TracksEnum), not a second name for TrackEnum.
+    tracks = serializers.ListField(child=serializers.ChoiceField(choices=list(Track.values)))
+    protocols = serializers.ListField(child=serializers.ChoiceField(choices=list(Protocol.values)))
     checkpoints_required = serializers.BooleanField()
     quotas = PhaseQuotasSerializer()
 
