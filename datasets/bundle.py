@@ -312,9 +312,9 @@ def write_task(
 class StagedTask:
     """Both trees of one task, staged in temporary folders next to their final places.
 
-    Large importers write each split's ``images.npy`` through ``open_images`` (a memory map, so no
-    split is ever whole in memory), then ``commit`` writes the small arrays and ``task.json`` and
-    swaps both trees in. Leaving the ``with`` block without a commit (an exception, Ctrl-C) removes
+    Large importers write each split's ``images.npy`` at ``path(split, "images")`` a chunk at a
+    time (so no split is ever whole in memory), then ``commit`` writes the small arrays and
+    ``task.json`` and swaps both trees in. Leaving the ``with`` block without a commit (an exception, Ctrl-C) removes
     everything staged; an extra file for the hidden tree goes under ``hidden``.
     """
 
@@ -362,12 +362,6 @@ class StagedTask:
     def path(self, split: str, array: str) -> Path:
         tree = self.public if _tree_for(self.meta, split, array) == "public" else self.hidden
         return tree / split / f"{array}.npy"
-
-    def open_images(self, split: str, shape: tuple[int, ...]) -> np.memmap:
-        """A writable uint8 memory map of ``shape`` backing the split's ``images.npy``."""
-        path = self.path(split, "images")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
 
     def commit(
         self,

@@ -127,8 +127,15 @@ class NpzReader:
 
     def _rows(self, stream: IO[bytes], header: Header, n: int) -> np.ndarray:
         want = n * header.row_bytes
-        data = stream.read(want)
-        if len(data) != want:
-            raise EOFError(f"the member ends early ({len(data)} of {want} bytes in this chunk)")
+        # read1 pieces joined once: ZipExtFile.read grows one bytes object piece by piece, which
+        # copied each chunk several times over.
+        pieces, got = [], 0
+        while got < want:
+            piece = stream.read1(want - got)  # type: ignore[attr-defined]
+            if not piece:
+                raise EOFError(f"the member ends early ({got} of {want} bytes in this chunk)")
+            pieces.append(piece)
+            got += len(piece)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         # frombuffer gives a read-only view of the bytes just read; the caller copies what it keeps.
         return np.frombuffer(data, dtype=header.dtype).reshape((n, *header.shape[1:]))

@@ -3,8 +3,9 @@
 An importer first reads everything small (labels, patient ids, where each image came from) into a
 ``Pool`` whose rows are all source images in one fixed order, and decides the final splits as
 sorted index arrays into the pool (the split builders need labels and patients only, never pixels).
-``TaskWriter`` then takes the images in pool order, a chunk at a time, hashes each one and copies it
-into its split's ``images.npy`` memory map inside a ``StagedTask``. ``finish`` applies the duplicate
+``TaskWriter`` then takes the images in pool order, a chunk at a time, hashes each one and appends
+it to its split's ``images.npy`` inside a ``StagedTask``: pool order is each split's order, so
+every file is written front to back through a plain file handle. ``finish`` applies the duplicate
 rule on the hashes, names the images, checks the split rules and swaps the task in. Memory holds one
 chunk of pixels plus a few bytes per image, whatever the input size.
 """
@@ -12,9 +13,11 @@ chunk of pixels plus a few bytes per image, whatever the input size.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,7 +29,7 @@ from datasets.importers.common import (
     per_image_patients,
 )
 from datasets.splits import build_1k_protocol
-from datasets.validate import check_split_rules, examples, image_digests
+from datasets.validate import check_split_rules, examples
 
 PROVENANCE_FILE = "provenance.csv"
 PROVENANCE_COLUMNS = ("split", "image_id", "source_file", "source_key", "source_index",
@@ -58,6 +61,45 @@ def _rows(array: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
     return None if array is None else array[idx]
 
 
+def image_digests(images: np.ndarray) -> np.ndarray:
+    """A content hash per image, as fixed-width bytes numpy compares in bulk.
+
+    SHA-256 cut to 16 bytes: with the CPU's SHA instructions it hashed 1.3 GB/s here against
+    BLAKE2b's 0.2 GB/s, which would have been the slowest step of a 224-px import.
+    """
+    out = np.zeros(len(images), dtype="S16")
+    for i, image in enumerate(images):
+        out[i] = hashlib.sha256(np.ascontiguousarray(image).data).digest()[:16]
+    return out
+
+
+class ImageFile:
+    """One split's ``images.npy``, written front to back: the header first, then row chunks.
+
+    Plain sequential writes, not a writable memory map: page faults on fresh mapped pages made a
+    memory map ten times slower here (95 MB/s against 940 MB/s), and neither keeps pixels in
+    anonymous memory.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.shape, self.rows = path, shape, 0
+        self._handle: BinaryIO = path.open("wb")
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                  "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self._handle, header)
+
+    def append(self, images: np.ndarray) -> None:
+        assert images.dtype == np.uint8 and images.shape[1:] == self.shape[1:]
+        self._handle.write(np.ascontiguousarray(images).data)
+        self.rows += len(images)
+
+    def close(self) -> None:
+        self._handle.close()
+        if self.rows != self.shape[0]:
+            raise DatasetImportError(f"{self.path}: {self.rows} of {self.shape[0]} images written")
+
+
 class TaskWriter:
     """Receives pool images in order and copies each into its final split's memory map."""
 
@@ -69,13 +111,13 @@ class TaskWriter:
         # Where each pool row goes: split number and row within that split (-1: nowhere).
         self.dest_split = np.full(n_pool, -1, dtype=np.int8)
         self.dest_row = np.zeros(n_pool, dtype=np.int64)
-        self.maps: dict[str, np.memmap] = {}
+        self.files: dict[str, ImageFile] = {}
         self.digests: dict[str, np.ndarray] = {}
         for number, split in enumerate(SPLITS):
             idx = plan[split]
             self.dest_split[idx] = number
             self.dest_row[idx] = np.arange(len(idx))
-            self.maps[split] = staged.open_images(split, (len(idx), *shape))
+            self.files[split] = ImageFile(staged.path(split, "images"), (len(idx), *shape))
             self.digests[split] = np.zeros(len(idx), dtype="S16")
 
     def write(self, start: int, images: np.ndarray) -> None:
@@ -84,10 +126,15 @@ class TaskWriter:
         digests = image_digests(images)
         dest, rows = self.dest_split[start:stop], self.dest_row[start:stop]
         for number, split in enumerate(SPLITS):
-            mine = dest == number
-            if mine.any():
-                self.maps[split][rows[mine]] = images[mine]
-                self.digests[split][rows[mine]] = digests[mine]
+            mine = np.flatnonzero(dest == number)
+            if not len(mine):
+                continue
+            file = self.files[split]
+            # Pool order is split order: this split's rows continue where the last chunk ended.
+            assert rows[mine[0]] == file.rows and rows[mine[-1]] == file.rows + len(mine) - 1
+            run = mine[-1] - mine[0] + 1 == len(mine)
+            file.append(images[mine[0]:mine[-1] + 1] if run else images[mine])
+            self.digests[split][rows[mine]] = digests[mine]
         self.done += len(images)
         if self.progress is not None:
             self.progress(self.done, self.n_pool)
@@ -100,13 +147,12 @@ class TaskWriter:
         if self.done != self.n_pool:
             raise DatasetImportError(f"{pool.source_file}: {self.done} of {self.n_pool} images "
                                      "were read")
-        for images in self.maps.values():
-            images.flush()
+        for file in self.files.values():
+            file.close()
         keep, dropped = _duplicate_rule(self.digests, self.meta.slug, drop_duplicates)
         for split, mask in keep.items():
             if not mask.all():
                 self._compact(split, np.flatnonzero(mask))
-        self.maps = {}
         plan = {s: self.plan[s][keep[s]] for s in SPLITS}
         splits = _name(self.meta.slug, pool, plan)
         problems = check_split_rules(self.meta, splits)
@@ -126,17 +172,14 @@ class TaskWriter:
 
     def _compact(self, split: str, kept: np.ndarray, rows: int = 1024) -> None:
         """Rewrite a split's images without its dropped rows, a slice at a time."""
-        old = self.maps[split]
         path = self.staged.path(split, "images")
-        tmp = path.with_name("images.compact.npy")
-        new = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                        shape=(len(kept), *old.shape[1:]))
+        old = np.load(path, mmap_mode="r", allow_pickle=False)
+        new = ImageFile(path.with_name("images.compact.npy"), (len(kept), *old.shape[1:]))
         for start in range(0, len(kept), rows):
-            new[start:start + rows] = old[kept[start:start + rows]]
-        new.flush()
-        del new, old
-        self.maps.pop(split)
-        os.replace(tmp, path)
+            new.append(old[kept[start:start + rows]])
+        new.close()
+        del old
+        os.replace(new.path, path)
 
 
 def _name(slug: str, pool: Pool, plan: dict[str, np.ndarray]) -> dict[str, SplitData]:

@@ -275,7 +275,7 @@ def peak_anon_growth(tmp_path: Path, n: int, cwd: Path = REPO) -> int:
 def test_peak_anonymous_memory_does_not_grow_with_the_image_count(tmp_path: Path) -> None:
     # 2,000 vs 8,000 colour images at 64 px: 24 MiB vs 98 MiB of pixels. Measured with this test:
     # the whole-array importer this replaced grew by 20 MiB and 81 MiB (61 MiB apart), the
-    # streamed one by 0.8 and 1.0 MiB (chunks of 64 images).
+    # streamed one by 0.7 and 1.0 MiB (chunks of 64 images).
     small = peak_anon_growth(tmp_path, 2000)
     large = peak_anon_growth(tmp_path, 8000)
     assert large - small < 24 * 2**20, (small, large)
