@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, Console, browser, shot  # noqa: F401 - fixture
+from tests.browser.conftest import Console, browser, shot  # noqa: F401 - fixture
 from tests.factories import make_phase
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -19,7 +19,7 @@ CLOSES = datetime(2031, 3, 5, 23, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def tokyo(browser: Any) -> Iterator[tuple[Any, Console]]:  # noqa: F811 - the fixture above
+def tokyo(browser: Any) -> Iterator[tuple[Any, Console]]:
     context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-GB")
     tab = context.new_page()
     yield tab, Console(tab)
