@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -16,16 +14,10 @@ from django.utils import timezone
 
 from leaderboard.models import Submission
 from tests.factories import make_phase
-from tests.leaderboard.conftest import predictions_zip
+from tests.leaderboard.test_phases import DAY, media  # noqa: F401 - fixture
+from tests.leaderboard.test_text_validators import _post
 
 pytestmark = pytest.mark.django_db
-DAY = timedelta(days=1)
-
-
-@pytest.fixture(autouse=True)
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return Path(settings.MEDIA_ROOT)
 
 
 @pytest.fixture
@@ -91,15 +83,6 @@ def test_a_new_phase_shows_at_once_and_cached_pages_stay_cheap(
 def test_a_benchmark_without_phases_shows_none(benchmark: Any, client: Client) -> None:
     board = client.get("/b/tiny-bench/").content.decode()
     assert 'id="board-phases"' not in board and "localtime.js" not in board
-
-
-def _post(client: Client, bench: Any, root: Path, **fields: str) -> Any:
-    data = {
-        "benchmark": bench.pk, "track": "predictions", "protocol": "full",
-        "method_name": "lora", "pretraining": "unknown", "is_public": "on",
-        "file": SimpleUploadedFile("p.zip", predictions_zip(root)),
-    } | fields  # fmt: skip
-    return client.post("/submit/", data)
 
 
 def test_the_web_form_shows_the_refusal_and_stores_nothing(
