@@ -296,12 +296,7 @@ def write_task(
     Returns the metadata with split counts filled in from the arrays.
     Nothing is left behind on error.
     """
-    for split, data in splits.items():
-        if data.images is None:
-            raise BundleError(
-                f"{meta.slug}/{split}: images, labels and patient ids are all required"
-            )
-    with StagedTask(root, meta) as staged:
+    with StagedTask(root, meta) as staged:  # a split without images is refused by commit
         for split in SPLITS:
             images = splits[split].images if split in splits else None
             if images is not None:
@@ -313,9 +308,9 @@ class StagedTask:
     """Both trees of one task, staged in temporary folders next to their final places.
 
     Large importers write each split's ``images.npy`` at ``path(split, "images")`` a chunk at a
-    time (so no split is ever whole in memory), then ``commit`` writes the small arrays and
-    ``task.json`` and swaps both trees in. Leaving the ``with`` block without a commit (an exception, Ctrl-C) removes
-    everything staged; an extra file for the hidden tree goes under ``hidden``.
+    time (no split is ever whole in memory), then ``commit`` writes the small arrays and
+    ``task.json`` and swaps both trees in. Leaving the ``with`` block without a commit (an
+    exception, Ctrl-C) removes everything staged; extra hidden files go under ``hidden``.
     """
 
     def __init__(self, root: Path | str, meta: TaskMeta) -> None:
@@ -336,6 +331,7 @@ class StagedTask:
         except BaseException:
             self._discard()
             raise
+        self.public, self.hidden = self._staged[0][0], self._staged[1][0]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -350,14 +346,6 @@ class StagedTask:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
         self._staged = []
-
-    @property
-    def public(self) -> Path:
-        return self._staged[0][0]
-
-    @property
-    def hidden(self) -> Path:
-        return self._staged[1][0]
 
     def path(self, split: str, array: str) -> Path:
         tree = self.public if _tree_for(self.meta, split, array) == "public" else self.hidden
@@ -376,13 +364,11 @@ class StagedTask:
         missing = [s for s in SPLITS if s not in splits]
         if missing:
             raise BundleError(f"{meta.slug}: missing split(s) {', '.join(missing)}")
-        for split in SPLITS:
-            data = splits[split]
-            if (data.labels is None or data.patient_ids is None
-                    or not self.path(split, "images").is_file()):
+        for split, data in splits.items():
+            if data.labels is None or data.patient_ids is None or not self.path(
+                    split, "images").is_file():
                 raise BundleError(
-                    f"{meta.slug}/{split}: images, labels and patient ids are all required"
-                )
+                    f"{meta.slug}/{split}: images, labels and patient ids are all required")
         counts = {s: split_counts(splits[s]) for s in SPLITS}
         meta = TaskMeta(**{**meta.__dict__, "splits": counts})
         meta.check(where=f"task {meta.slug}")

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,11 +263,19 @@ def _stream_images(rows: list[Row], writer: TaskWriter, meta: TaskMeta, where: s
                    chunk: int, workers: int) -> None:
     problems = _Problems(where)
     paths = [r.path for r in rows]
-    for start, (images, bad) in _decoded_chunks(paths, meta.image_size, meta.channels, chunk,
-                                                workers):
-        for i, message in bad:
-            problems.add(rows[start + i].line, "path", message)
-        writer.write(start, images)
+    try:
+        for start, (images, bad) in _decoded_chunks(paths, meta.image_size, meta.channels, chunk,
+                                                    workers):
+            for i, message in bad:
+                problems.add(rows[start + i].line, "path", message)
+            writer.write(start, images)
+    except BrokenProcessPool as exc:
+        # E.g. out of memory, or a script without the ``if __name__ == "__main__":`` guard that
+        # spawned processes need.
+        raise DatasetImportError(
+            f"{where}: an image-decoding process died ({exc}); try again with workers=1 "
+            "(--workers 1)"
+        ) from None
     problems.raise_any()
 
 

@@ -1,6 +1,6 @@
 """Import a MedMNIST(+) ``.npz`` (``{train,val,test}_{images,labels}``) as a task bundle.
 
-Three modes, chosen by what the source offers (see docs/formats-bundles.md):
+Three modes, chosen by what the source offers (see docs/formats.md, "Importers"):
 
 * **patient**: patient-id arrays are given (``{train,val,test}_patient_ids``, in the same file or in
   ``patient_ids_npz``): all images are pooled and re-split by patient, ``ood_level = "patient"``.
