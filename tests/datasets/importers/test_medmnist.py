@@ -173,8 +173,10 @@ def test_bad_input_is_refused_naming_the_key_and_leaves_nothing(
     arrays = medmnist_arrays()
     mutate(arrays)
     root = tmp_path / "data"
-    with pytest.raises(DatasetImportError, match=message):
-        run(write_npz(arrays), root, **overrides)
+    npz = write_npz(arrays)
+    with pytest.raises(DatasetImportError, match=message) as caught:
+        run(npz, root, **overrides)
+    assert str(caught.value).startswith(f"{npz}: ")  # the file, then the key at fault
     assert data_root_entries(root) == []
 
 
