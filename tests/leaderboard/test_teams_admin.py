@@ -49,7 +49,8 @@ def test_merge_asks_which_team_stays_then_moves_everything(
 ) -> None:
     lab = teams.create_team(alice, "Lab A")
     other = teams.create_team(bob, "Lab B")
-    teams.invite(other, bob, make_user("carol").get_username())
+    make_user("carol")
+    teams.invite(other, bob, "carol")
     chosen = {"action": "merge_selected", "_selected_action": [lab.pk, other.pk]}
     ask = admin_client_.post("/admin/leaderboard/team/", chosen)
     assert ask.status_code == 200 and 'name="survivor"' in ask.content.decode()
