@@ -3,7 +3,6 @@ through the web form, and the board shows one row, under the team's name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +11,11 @@ import pytest
 from leaderboard.models import Submission
 from tests.browser.conftest import Console, shot
 from tests.leaderboard.conftest import make_user, predictions_zip
+from tests.leaderboard.test_submissions import eager
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def eager(settings: Any, tmp_path: Path) -> Iterator[None]:
-    """Scored in the live server's process: the test is about teams, not the worker."""
-    from medvtab.celery import app
-
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.MEDVTAB_BOOTSTRAP_REPLICATES = 20
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
+# Scored in the live server's process (eager Celery): the test is about teams, not the worker.
+__all__ = ["eager"]
 
 
 def _login(tab: Any, base: str, username: str) -> None:
