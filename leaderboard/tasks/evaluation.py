@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import current_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -32,6 +32,7 @@ from leaderboard.tasks.base import incarnation, medvtab_task, time_limits
 from leaderboard.tasks.boards import request_recompute
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 GENERIC_ERROR = (
     "The evaluation failed because of an internal error on the server. The operators have the "
     "details; you may re-run the submission, and it will not count against your quota twice."
@@ -134,25 +135,32 @@ def _process_lost(sub: Submission) -> None:
     sub.append_log(f"{Submission.log_stamp()} failed: {sub.error}")
 
 
-def finish(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
-    """Record the outcome; a database error is retried for up to FINISH_PATIENCE_S, or the
-    submission would sit in ``running`` until the reaper's time-out."""
+def patiently(what: str, step: Callable[[], T]) -> T:
+    """``step()``, with database errors retried for up to FINISH_PATIENCE_S."""
     deadline = time.monotonic() + FINISH_PATIENCE_S
     attempt = 0
     while True:
         attempt += 1
         try:
-            return _finish_once(submission_id, me, apply)
+            return step()
         except (OperationalError, InterfaceError):
             wait = min(FINISH_BACKOFF_S * 2 ** (attempt - 1), FINISH_BACKOFF_MAX_S)
             if time.monotonic() + wait > deadline:
                 raise
             log.warning(
-                "recording submission %s failed (attempt %d); retrying in %.1f s",
-                submission_id, attempt, wait, exc_info=attempt == 1,
+                "%s failed on a database error (attempt %d); retrying in %.1f s",
+                what, attempt, wait, exc_info=attempt == 1,
             )
             close_old_connections()  # drop a connection the error left unusable
             time.sleep(wait)
+
+
+def finish(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
+    """Record the outcome; a database error is retried, or the submission would sit in
+    ``running`` until the reaper's time-out."""
+    return patiently(
+        f"recording submission {submission_id}", lambda: _finish_once(submission_id, me, apply)
+    )
 
 
 def _finish_once(submission_id: int, me: Claimant, apply: Callable[[Submission], None]) -> bool:
@@ -201,7 +209,9 @@ def run_evaluation(
     if settings.MEDVTAB_EVALUATION_DELAY_S:
         time.sleep(settings.MEDVTAB_EVALUATION_DELAY_S)
     try:
-        score, extra = evaluate(sub)
+        # an evaluation reads the database too: one that meets a restart waits for it, rather
+        # than failing a sound submission with an internal error
+        score, extra = patiently(f"evaluating submission {submission_id}", lambda: evaluate(sub))
     except SubmissionInvalid as exc:
         finish(submission_id, me, _fail("\n".join(exc.messages)))
         return "failed"

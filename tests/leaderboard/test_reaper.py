@@ -286,6 +286,27 @@ def test_an_outage_longer_than_a_few_tries_is_outlasted_while_recording(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_evaluation_that_meets_a_database_outage_waits_for_it(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluation, "FINISH_BACKOFF_S", 0.001)
+    sub = running()
+    Submission.objects.filter(pk=sub.pk).update(status=Status.QUEUED)
+    outage = {"left": 3}
+
+    def reads_the_database(_: Submission) -> Any:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise OperationalError("terminating connection due to administrator command")
+        raise SubmissionInvalid("the file is not a zip archive")
+
+    assert run_evaluation(sub.pk, reads_the_database) == "failed"
+    sub.refresh_from_db()
+    # the outcome is the submission's own, not the generic internal error of the outage
+    assert outage["left"] == 0 and sub.error == "the file is not a zip archive"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_recording_gives_up_after_its_patience(
     running: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
