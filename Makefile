@@ -46,7 +46,7 @@ test: venv browser
 test-cluster: venv
 	$(PY) -m tests.cluster.bed --cleanup
 	SECRET_KEY=test-only-secret DEBUG=0 OMP_NUM_THREADS=1 \
-	  $(PY) -m pytest -m cluster tests/cluster -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	  $(PY) -m pytest -m cluster tests/cluster -s -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	  $(PY) -m tests.cluster.bed --cleanup --check || rc=1; exit $$rc
 
 lint: venv

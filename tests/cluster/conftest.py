@@ -3,6 +3,7 @@ run are removed before it is built. Skipped, naming what is missing, without roo
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +53,14 @@ def _boot(cluster: Cluster) -> list[str]:
     return tokens
 
 
+def _keep_logs() -> None:
+    """Every host's service logs, for reading after the run (test-artifacts/ is git-ignored)."""
+    kept = beds.REPO / "test-artifacts" / "cluster-logs"
+    shutil.rmtree(kept, ignore_errors=True)
+    if (beds.WORK / "logs").exists():
+        shutil.copytree(beds.WORK / "logs", kept)
+
+
 def ready(bed: Bed) -> bool:
     return bed.http("GET", "/readyz", timeout=5).status == 200
 
@@ -79,6 +88,7 @@ def bed() -> Iterator[Bed]:
             the_bed.close()
         netns = set(cluster.netns)
         cluster.teardown()
+        _keep_logs()
         beds.cleanup()
         left = beds.leftovers(netns)
         assert not left, f"the bed left things behind: {left}"

@@ -54,7 +54,18 @@ TIMING = {
 }
 GPU_DELAY_S = "5"
 # libfaketime's multi-threaded build (Debian package faketime): the worker's heartbeat is a thread
-FAKETIME_LIB = next((str(p) for p in Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")), "")  # every checkpoint evaluation sleeps this long first: time to strike mid-way
+FAKETIME_LIB = next((str(p) for p in Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1")), "")
+
+
+def skewed_clock(offset: str, stage: Path) -> dict[str, str]:
+    """The environment that runs a program with its wall clock shifted by ``offset`` ("-10m"),
+    its monotonic clock and sleeps untouched; {} when libfaketime or the shim is missing."""
+    shim = stage / "lib" / "sleep_passthrough.so"
+    if not (FAKETIME_LIB and shim.exists()):
+        return {}
+    in_host = SOURCE / "var" / "lib" / shim.name
+    return {"LD_PRELOAD": f"{in_host}:{FAKETIME_LIB}", "FAKETIME": offset,
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_RESET": "1"}  # every checkpoint evaluation sleeps this long first: time to strike mid-way
 
 
 def pg_bin(name: str) -> str:
@@ -186,7 +197,7 @@ def host_mounts(name: str, stage: Path) -> list[Mount]:
     public = [Mount(stage / "data" / "public", "data/public"),
               Mount(stage / "backbones", "backbones")]
     if name in WORKERS:
-        return [*public, Mount(stage / "data" / "hidden", "data/hidden")]
+        return [*public, Mount(stage / "data" / "hidden", "data/hidden"), Mount(stage / "lib", "lib")]
     if name == "client":
         return [Mount(stage / "payloads", "payloads")]
     return public if name == "web" else []
