@@ -122,6 +122,9 @@ class NpzReader:
                 for start in range(0, total, max(1, rows)):
                     n = min(rows, total - start)
                     yield self._rows(stream, header, n)
+                # Reading past the end makes zipfile check the member's CRC.
+                if stream.read(1):
+                    raise ValueError("the member holds more bytes than its header's shape")
             except (ValueError, *_STREAM_ERRORS) as exc:
                 raise self._fail(key, exc) from None
 

@@ -190,6 +190,16 @@ def _rewrite_member(path: Path, key: str, change: Callable[[bytes], bytes]) -> N
             archive.writestr(name, data)
 
 
+def _flip_last_byte(path: Path) -> None:
+    """Corrupt a stored member's data behind zipfile's back, so only its CRC can tell."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("val_images.npy")
+    data = bytearray(path.read_bytes())
+    header = 30 + len(info.filename) + len(info.extra)  # the local file header precedes the data
+    data[info.header_offset + header + info.compress_size - 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def test_bad_streams_name_the_file_and_key(tmp_path: Path, write_npz: WriteNpz) -> None:
     arrays: dict[str, Any] = medmnist_arrays()
     cases: list[tuple[Callable[[Path], None], str]] = [
@@ -197,6 +207,9 @@ def test_bad_streams_name_the_file_and_key(tmp_path: Path, write_npz: WriteNpz) 
          "key 'val_images' cannot be read .*ends early"),
         (lambda p: _rewrite_member(p, "train_images", lambda b: b"not an npy header"),
          "key 'train_images' cannot be read"),
+        (lambda p: _rewrite_member(p, "test_images", lambda b: b + b"\0" * 64),
+         "key 'test_images' cannot be read .*more bytes than its header"),
+        (_flip_last_byte, r"key 'val_images' cannot be read \(Bad CRC-32"),
     ]
     for index, (damage, message) in enumerate(cases):
         npz = write_npz(arrays, f"bad{index}.npz")
