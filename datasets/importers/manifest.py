@@ -42,7 +42,7 @@ IMAGE_FORMATS = ["PNG", "JPEG"]
 MAX_LISTED = 20
 
 
-@dataclass
+@dataclass(slots=True)  # one per manifest row: no per-instance dict
 class Row:
     line: int
     path: Path
