@@ -16,8 +16,9 @@ uint8 images N x 224 x 224 x 3, labels N x 1 (PathMNIST's split sizes, 107,180 i
 (5) the full 1.68M-image benchmark extrapolated from the measured per-image costs.
 
 Every measurement runs in a child process pinned with ``taskset`` (one CPU for single-process
-work, both for the pooled and torch parts) and sampled every 50 ms from /proc/<pid>/status; the
-load average is recorded with each figure. All stand-ins and bundles live in one temporary folder
+work, both for the pooled and torch parts) and sampled every 50 ms from /proc/<pid>/status, summed
+over the child and its own children (the decode pool); the load average is recorded with each
+figure. All stand-ins and bundles live in one temporary folder
 that is removed at the end, also on failure or Ctrl-C; the free disk is checked first.
 
     python benchmarks/bench_import.py [--images 107180] [--workdir /tmp] [--json out.json]
@@ -27,6 +28,7 @@ that is removed at the end, also on failure or Ctrl-C; the free disk is checked 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -227,6 +229,18 @@ def _status_kb(pid: int) -> dict[str, int]:
     return values
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (decode pool workers count towards the import's memory)."""
+    pids, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):  # the process may just have exited
+                queue += [int(c) for c in task.read_text().split()]
+    return pids
+
+
 def run_child(kind: str, *args: object, cpus: str, threads: int = 1) -> dict[str, Any]:
     """Run ``--child kind args`` under ``taskset -c cpus``; add peak RSS/RssAnon and load."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
@@ -238,9 +252,13 @@ def run_child(kind: str, *args: object, cpus: str, threads: int = 1) -> dict[str
 
     def sample() -> None:
         while not done.is_set():
-            for key, value in _status_kb(proc.pid).items():
-                if key in peaks:
-                    peaks[key] = max(peaks[key], value)
+            now = {"VmRSS": 0, "RssAnon": 0}
+            for pid in _tree(proc.pid):
+                for key, value in _status_kb(pid).items():
+                    if key in now:
+                        now[key] += value
+            for key, value in now.items():
+                peaks[key] = max(peaks[key], value)
             done.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
