@@ -13,12 +13,14 @@ from leaderboard.models import (
     Aggregate,
     ApiToken,
     Benchmark,
+    BoardSnapshot,
     LicenceAcceptance,
     Modality,
     Phase,
     Profile,
     Protocol,
     Result,
+    SnapshotRow,
     Submission,
     Task,
     Track,
@@ -34,7 +36,7 @@ class ModalityInline(admin.TabularInline):
 
 @admin.register(Benchmark)
 class BenchmarkAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "synthetic", "updated")
+    list_display = ("slug", "name", "synthetic", "ladder", "ladder_margin", "updated")
     inlines = [ModalityInline]
 
 
@@ -193,3 +195,33 @@ class PhaseAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
 
+
+
+class ReadOnly:
+    """Shows frozen rows; adding, changing and deleting are refused (the models refuse too)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class SnapshotRowInline(ReadOnly, admin.TabularInline):
+    model = SnapshotRow
+    extra = 0
+    fields = ("position", "rank", "tied_with_leader", "method_name", "team", "test_id", "test_ood")
+    readonly_fields = fields
+
+
+@admin.register(BoardSnapshot)
+class BoardSnapshotAdmin(ReadOnly, admin.ModelAdmin):
+    """Frozen boards (``manage.py snapshot_board``, or a phase's close): read-only for good."""
+
+    list_display = ("slug", "benchmark", "board", "protocol", "split", "phase", "created_at")
+    list_filter = ("benchmark", "protocol")
+    search_fields = ("slug", "title")
+    inlines = [SnapshotRowInline]

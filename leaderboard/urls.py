@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from leaderboard.views import pages, submissions, teams
+from leaderboard.views import pages, snapshots, submissions, teams
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -15,6 +15,11 @@ urlpatterns = [
     ),
     path("submissions/<int:pk>/cancel", submissions.submission_cancel, name="submission_cancel"),
     path("submissions/<int:pk>/rerun", submissions.submission_rerun, name="submission_rerun"),
+    # frozen boards: permanent, by id or slug, outside /b/<benchmark>/ (no modality can clash)
+    path("snapshots/", snapshots.snapshot_list, name="snapshots"),
+    path("snapshots/<str:key>/", snapshots.snapshot_detail, name="snapshot"),
+    path("snapshots/<str:key>/export.csv", snapshots.snapshot_csv_view, name="snapshot_csv"),
+    path("snapshots/<str:key>/export.json", snapshots.snapshot_json_view, name="snapshot_json"),
     path("teams/", teams.team_list, name="teams"),
     path("teams/new/", teams.team_create, name="team_create"),  # "new" is a reserved team slug
     path(

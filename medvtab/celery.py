@@ -28,3 +28,17 @@ def make_broker_folders(sender: Celery, source: Any, **kwargs: Any) -> None:
     for key in _BROKER_FOLDERS:
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def schedule_phase_freezes(sender: Celery, source: Any, **kwargs: Any) -> None:
+    """Beat freezes the boards of closed phases on the reaper's interval, next to the reaper's
+    own entry in settings.CELERY_BEAT_SCHEDULE (leaderboard.tasks.maintenance)."""
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        float(settings.MEDVTAB_REAPER_INTERVAL_S),
+        sender.signature("medvtab.freeze_closed_phases"),
+        name="freeze-closed-phases",
+        queue="cpu",
+    )

@@ -327,3 +327,49 @@ class LeaderboardPageSerializer(serializers.Serializer):
     num_ipages = serializers.IntegerField()
     results = LeaderboardRowSerializer(many=True, help_text="ranked rows, in the page's order")
     incomplete = LeaderboardRowSerializer(many=True, help_text="entries missing a task")
+
+
+class SnapshotExportsSerializer(serializers.Serializer):
+    csv = serializers.CharField()
+    json = serializers.CharField()
+
+
+class SnapshotSerializer(serializers.Serializer):
+    """A frozen board snapshot (``leaderboard.services.snapshots.snapshot_meta``)."""
+
+    id = serializers.IntegerField()
+    slug = serializers.SlugField()
+    title = serializers.CharField()
+    url = serializers.CharField(help_text="permanent page: /snapshots/<slug>/ (or /<id>/)")
+    benchmark = serializers.CharField()
+    benchmark_name = serializers.CharField()
+    board = serializers.CharField(help_text="'overall', a modality slug or '~checkpoint-only'")
+    board_name = serializers.CharField()
+    phase = serializers.CharField(allow_null=True, help_text="the phase whose close froze it")
+    phase_name = serializers.CharField(allow_blank=True)
+    # plain text, not choices: the submission's Protocol enum keeps its one name in the schema
+    protocol = serializers.CharField(help_text="full or 1k")
+    split = serializers.CharField(help_text="test_id or test_ood: the split it ranks by")
+    track = serializers.CharField(allow_blank=True, help_text="empty: both tracks")
+    filters = serializers.DictField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    benchmark_version = serializers.CharField()
+    evaluator_version = serializers.CharField(help_text="the server's, when frozen")
+    evaluator_versions = serializers.ListField(
+        child=serializers.CharField(), help_text="those the rows were scored with"
+    )
+    task_versions = serializers.DictField(child=serializers.CharField())
+    tasks = serializers.ListField(child=serializers.CharField())
+    num_rows = serializers.IntegerField()
+    exports = SnapshotExportsSerializer()
+
+
+class SnapshotDetailSerializer(serializers.Serializer):
+    """A snapshot with its rows: what its JSON export holds (docs/formats.md)."""
+
+    snapshot = SnapshotSerializer()
+    citation = serializers.CharField(help_text="a BibTeX entry built from the snapshot's fields")
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(
+        child=serializers.DictField(), help_text="one object per row, keyed by the columns"
+    )

@@ -16,6 +16,7 @@ from leaderboard.api import (
     phases,
     views_boards,
     views_catalog,
+    views_snapshots,
     views_submissions,
     views_teams,
 )
@@ -44,6 +45,8 @@ v1 = [
         views_boards.Leaderboard.as_view(),
         name="api-leaderboard",
     ),
+    path("snapshots/", views_snapshots.SnapshotList.as_view(), name="api-snapshots"),
+    path("snapshots/<str:key>/", views_snapshots.SnapshotDetail.as_view(), name="api-snapshot"),
     path("findings/<str:benchmark>/", findings.Findings.as_view(), name="api-findings"),
     path("teams/", views_teams.TeamCollection.as_view(), name="api-teams"),
     # before teams/<slug>/: the slug "invitations" is reserved (leaderboard.models.teams)

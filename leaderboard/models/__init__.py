@@ -5,6 +5,7 @@ from leaderboard.models.benchmark import Benchmark, Modality, Task
 from leaderboard.models.boards import BoardEntry, BoardState
 from leaderboard.models.licences import AcceptedVia, LicenceAcceptance
 from leaderboard.models.phases import Phase
+from leaderboard.models.snapshots import BoardSnapshot, SnapshotImmutable, SnapshotRow
 from leaderboard.models.submission import (
     FINAL,
     IN_FLIGHT,
@@ -29,6 +30,7 @@ __all__ = [
     "ApiToken",
     "Benchmark",
     "BoardEntry",
+    "BoardSnapshot",
     "BoardState",
     "Invitation",
     "InvitationStatus",
@@ -42,6 +44,8 @@ __all__ = [
     "Protocol",
     "ReplicateVector",
     "Result",
+    "SnapshotImmutable",
+    "SnapshotRow",
     "Status",
     "Submission",
     "Task",

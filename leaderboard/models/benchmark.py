@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from datasets.bundle import LABEL_TYPES, OOD_LEVELS, SPLITS
@@ -38,6 +39,16 @@ class Benchmark(models.Model):
     synthetic = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # Ladder-style reporting for the standing board (docs/operations.md, evaluator/ladder.py)
+    ladder = models.BooleanField(
+        default=False,
+        help_text="Ladder: a team's shown score moves only on a significant improvement",
+    )
+    ladder_margin = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="Ladder: the lower end of the paired 95% CI of new minus shown must exceed this",
+    )
 
     class Meta:
         ordering = ["slug"]
