@@ -5,7 +5,7 @@ the PNG/JPEG files are decoded with Pillow, converted to ``L`` or ``RGB`` and re
 ``image_size``.
 Every problem names the file's line number and column; nothing is written unless all is well.
 Images are decoded in a process pool (``workers``), ``chunk_images`` per task, and streamed into
-memory-mapped splits (``datasets.importers.writer``), so memory does not grow with the row count.
+the staged splits' files (``datasets.importers.writer``), so memory does not grow with the row count.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Three modes, chosen by what the source offers (see docs/formats.md, "Importers")
 
 Without patient ids every image is its own pseudo-patient (its patient id is its image id).
 
-Images are streamed from the zip member by member, ``chunk_images`` at a time, into memory-mapped
-splits (see ``datasets.importers.writer``); labels and patient ids, which are small, are read whole.
+Images are streamed from the zip member by member, ``chunk_images`` at a time, into the staged
+splits' files (see ``datasets.importers.writer``); labels and patient ids, small, are read whole.
 A name from ``datasets/importers/medmnist_presets.toml`` (``preset="pathmnist"``) fills the task's
 name, label type, classes, licence, citation, modality and OOD mode; explicit arguments win.
 """

@@ -101,7 +101,7 @@ class ImageFile:
 
 
 class TaskWriter:
-    """Receives pool images in order and copies each into its final split's memory map."""
+    """Receives pool images in order and appends each to its final split's ``images.npy``."""
 
     def __init__(self, staged: StagedTask, meta: TaskMeta, plan: dict[str, np.ndarray],
                  n_pool: int, progress: Progress | None = None) -> None:
@@ -139,7 +139,9 @@ class TaskWriter:
         if self.progress is not None:
             self.progress(self.done, self.n_pool)
 
-    def finish(self, pool: Pool, *, seed: int, drop_duplicates: bool) -> tuple[TaskMeta, dict[tuple[str, str], int]]:
+    def finish(
+        self, pool: Pool, *, seed: int, drop_duplicates: bool
+    ) -> tuple[TaskMeta, dict[tuple[str, str], int]]:
         """Apply the duplicate rule, name the images, check the rules, write and swap in.
 
         Returns the written metadata and the duplicates dropped per ``(kept_in, dropped_from)``.
