@@ -160,6 +160,15 @@ class SubmissionLogSerializer(serializers.Serializer):
     )
 
 
+def _free_role(name: str, taken: dict[str, str]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        suffix = f" ({n})"
+        candidate = name[: MAX_BACKBONE_ROLE - len(suffix)] + suffix
+    return candidate
+
+
 @extend_schema_field(
     {
         "type": "object",
@@ -176,11 +185,11 @@ class BackbonesField(serializers.Field):
 
     Ids with control characters are refused (the schema's pattern says so). Role names lose
     theirs instead: OpenAPI 3.0 has no ``propertyNames``, so the schema cannot state a rule on
-    keys, and the API accepts every object the schema allows."""
+    keys, and the API accepts every object the schema allows. Two names that become one (``a``
+    and ``a\\x07``) stay two roles: the later is numbered, ``a (2)``."""
 
     default_error_messages = {
         "invalid": "must be a JSON object mapping roles to backbone ids",
-        "same_role": "names a role twice once control characters are removed from role names",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
@@ -193,9 +202,9 @@ class BackbonesField(serializers.Field):
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
             self.fail("invalid")
-        roles = {strip_unstorable(k): v for k, v in data.items()}
-        if len(roles) < len(data):
-            self.fail("same_role")
+        roles: dict[str, str] = {}
+        for key, value in data.items():
+            roles[_free_role(strip_unstorable(key), roles)] = value
         return roles
 
     def to_representation(self, value: Any) -> Any:

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import generics, serializers, status
@@ -27,8 +28,11 @@ from leaderboard.models.validators import CONTROL, schema_pattern
 from leaderboard.services import teams
 from leaderboard.services.teams import TeamError
 
-# At least one character that is neither a space nor a control character; the ends are trimmed.
-NAME_PATTERN = rf"^\s*[^\s{CONTROL}][^{CONTROL}]*\Z"
+# What str.strip() removes, less the control characters: Python's and ECMA's "\s" differ, so the
+# schema spells the spaces out. A name neither starts nor ends with one (nothing is trimmed, so
+# the schema's maxLength is the stored length) and holds no control character.
+SPACES = " \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NAME_PATTERN = rf"^[^{SPACES}{CONTROL}](?:[^{CONTROL}]*[^{SPACES}{CONTROL}])?\Z"
 MAX_PK = 2**63 - 1
 SLUG_PARAM = slug_path("slug", "team slug")
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH, description="invitation id")
@@ -42,9 +46,20 @@ class TeamSerializer(serializers.Serializer):
     members = serializers.ListField(child=serializers.CharField(), help_text="usernames")
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": schema_pattern(NAME_PATTERN), "maxLength": TEAM_NAME_LIMIT}
+)
+class TeamNameField(serializers.RegexField):
+    """Checked with Python's ``\\Z`` (``$`` would let a final line break through), shown to the
+    schema as ECMA's ``$``."""
+
+
 class TeamCreateSerializer(serializers.Serializer):
-    name = serializers.RegexField(
-        schema_pattern(NAME_PATTERN), max_length=TEAM_NAME_LIMIT, help_text="unique, any case"
+    name = TeamNameField(
+        NAME_PATTERN,
+        max_length=TEAM_NAME_LIMIT,
+        trim_whitespace=False,
+        help_text="unique whatever the case; no space at either end, no control characters",
     )
 
 

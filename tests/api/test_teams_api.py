@@ -106,3 +106,16 @@ def test_an_upload_names_its_team_or_is_refused(
     assert refused.status_code == 409
     assert "not a member of a team 'lab-b'" in refused.json()["detail"]
     assert Submission.objects.count() == 1
+
+
+def test_role_names_that_become_one_stay_two_roles(
+    alice: Any, benchmark: Any, submit_file: Callable[..., dict[str, Any]]
+) -> None:
+    """The schema cannot forbid control characters in role names (keys), so they are removed;
+    two names that become one (found by the schema fuzzer once uploads took a team) are both
+    kept, the later numbered."""
+    body = submit_file(backbones='{"a": "vit-b16", "a\\u0007": "vit-s16", "": "x", "\\u0019": "y"}')
+    made = token_client(alice).post("/api/v1/submissions/", body)
+    assert made.status_code == 201, made.content
+    roles = Submission.objects.get(pk=made.json()["id"]).backbones
+    assert roles == {"a": "vit-b16", "a (2)": "vit-s16", "": "x", " (2)": "y"}
