@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -43,8 +45,19 @@ def _redis_ids(url: str) -> set[int]:
     messages: list[bytes | str] = []
     for key in keys:
         messages.extend(client.lrange(key, 0, -1))
-    messages.extend(client.hvals("unacked"))
+    messages.extend(_recently_delivered(client))
     return _ids_from_messages(messages)
+
+
+def _recently_delivered(client: Any) -> list[bytes]:
+    """Unacknowledged messages delivered less than MEDVTAB_REQUEUE_AFTER_S ago. A worker claims a
+    message within moments of its delivery (one message per pool process), so one still
+    unclaimed after that was taken by a worker that died (a host lost between delivery and
+    claim): Redis would hold it back until the visibility timeout, past the hard time limit.
+    Re-sending it is safe: a duplicate delivery of a claimed or final submission is skipped."""
+    cutoff = time.time() - settings.MEDVTAB_REQUEUE_AFTER_S  # kombu stamps deliveries with time()
+    tags = [tag for tag, at in client.zrange("unacked_index", 0, -1, withscores=True) if at >= cutoff]
+    return [m for m in client.hmget("unacked", tags) if m is not None] if tags else []
 
 
 def _filesystem_ids() -> set[int]:
@@ -55,7 +68,8 @@ def _filesystem_ids() -> set[int]:
 
 
 def submissions_in_broker() -> set[int] | None:
-    """Primary keys the broker still holds (waiting or unacknowledged); None if it cannot tell."""
+    """Primary keys the broker still holds (waiting, or delivered moments ago); None if it cannot
+    tell."""
     url = settings.CELERY_BROKER_URL
     if url.startswith(("redis://", "rediss://")):
         return _redis_ids(url)
