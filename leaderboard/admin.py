@@ -3,8 +3,11 @@ the record of licence acceptances; teams and invitations in ``leaderboard.admin_
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -27,6 +30,7 @@ from leaderboard.models import (
     WorkerHeartbeat,
 )
 from leaderboard.services.submissions import requeue
+from leaderboard.tasks.boards import request_recompute
 
 
 class ModalityInline(admin.TabularInline):
@@ -38,6 +42,12 @@ class ModalityInline(admin.TabularInline):
 class BenchmarkAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "synthetic", "ladder", "ladder_margin", "updated")
     inlines = [ModalityInline]
+
+    def save_model(self, request: HttpRequest, obj: Benchmark, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if {"ladder", "ladder_margin"} & set(form.changed_data):
+            # the boards apply (or drop) the Ladder when they are next recomputed
+            transaction.on_commit(lambda: request_recompute(obj.pk))
 
 
 @admin.register(Task)

@@ -155,6 +155,16 @@ class Board:
     def title(self) -> str:
         return f"{self.benchmark.name} · {self.name}"
 
+    def ladder(self, protocol: str | None = None) -> dict[str, Any] | None:
+        """The Ladder's margin and this board's "no significant improvement" notes (of one
+        protocol, or of all), when the benchmark runs the Ladder (leaderboard.services.ladder)."""
+        found = self.state.facets.get("ladder") if self.benchmark.ladder else None
+        if not found:
+            return None
+        notes = found["notes"].get(self.slug, [])
+        notes = [n for n in notes if protocol is None or n["protocol"] == protocol]
+        return {"margin": found["margin"], "split": found["split"], "notes": notes}
+
 
 def load_board(
     benchmark_slug: str, modality_slug: str | None, *, checkpoint_only: bool = False

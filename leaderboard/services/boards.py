@@ -29,6 +29,7 @@ from evaluator.scorejson import AggregateJSON, ScoreJSON, TaskJSON
 from leaderboard.models import Benchmark, BoardEntry, BoardState, Modality, Status, Submission, Task
 from leaderboard.models.boards import SPLITS, BoardScope, Split, board_slug, new_cache_token
 from leaderboard.services.boardties import Leaders, apply_ties
+from leaderboard.services.ladder import BoardLadder
 
 
 @dataclass(frozen=True)
@@ -295,12 +296,16 @@ def build_entries(benchmark: Benchmark) -> tuple[list[BoardEntry], dict[str, Any
     history: dict[str, Any] = {}
     leaders = Leaders({spec.slug: spec.slugs for spec in specs})
     references = {s["id"] for s in subs if s["is_reference"]}
+    ladder = BoardLadder(benchmark.ladder_margin, references) if benchmark.ladder else None
     for spec in specs:
         rows = [e for s in subs if (e := _entry(s, spec)) is not None]
+        if ladder is not None:  # only the entries that moved a team's shown score stay
+            rows = ladder.apply(rows, spec.scope, spec.slug, spec.slugs)
         _rank_board(rows, spec, tasks, leaders, references)
         history[spec.slug] = _history(rows, references)
         entries += rows
-    return entries, {"facets": _facets(entries, subs), "history": history}, leaders
+    facets = _facets(entries, subs) | ({"ladder": ladder.facets()} if ladder else {})
+    return entries, {"facets": facets, "history": history}, leaders
 
 
 def recompute(benchmark: Benchmark, requested_at: float | None = None) -> bool:

@@ -91,7 +91,7 @@ def board_csv(board: Board, f: BoardFilters) -> str:
 def board_json(board: Board, f: BoardFilters) -> dict[str, Any]:
     cols = columns(board, f)
     rows = export_rows(board, f)
-    return {
+    out = {
         "benchmark": board.benchmark.slug,
         "benchmark_version": current_version(board),
         "board": board.slug,
@@ -99,6 +99,10 @@ def board_json(board: Board, f: BoardFilters) -> dict[str, Any]:
         "columns": cols,
         "rows": [dict(zip(cols, r, strict=True)) for r in rows],
     }
+    ladder = board.ladder(f.protocol)
+    if ladder is not None:  # only under the Ladder (docs/formats.md): the key is added, not changed
+        out["ladder"] = ladder
+    return out
 
 
 def _meta(task: Task) -> Any:
