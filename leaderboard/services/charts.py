@@ -209,7 +209,7 @@ def heatmap_chart(board: Board, f: BoardFilters) -> dict[str, Any]:
     rows = list(qs.order_by(f"-{f.split}", "submission_id")[: HEATMAP_ROWS + 1])
     shown = f", best {HEATMAP_ROWS}" if len(rows) > HEATMAP_ROWS else ""
     rows = rows[:HEATMAP_ROWS]
-    labels = [f"{e.method_name} ({e.owner_name}) #{e.submission_id}" for e in rows]
+    labels = [f"{e.method_name} ({e.team_name or e.owner_name}) #{e.submission_id}" for e in rows]
     z = [
         [
             ((e.cells.get(t.slug, {}).get(f.split) or {}).get(metric_for(t, f)) or [None])[0]

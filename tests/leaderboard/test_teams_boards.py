@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from leaderboard.models import Benchmark, BoardEntry, Team
 from leaderboard.services import teams
@@ -48,6 +49,8 @@ def test_members_entries_of_one_method_are_one_row(
     assert "Lab A" in html
     api = [(r["submission_id"], r["team"], r["owner"]) for r in _api_rows(client)]
     assert api == [(best.pk, "Lab A", "bob"), (alone.pk, "carol", "carol")]
+    for page in ("/", "/tasks/tiny-cxr/", reverse("method", args=["lora"])):
+        assert "Lab A" in client.get(page).content.decode(), page
 
 
 def test_merge_and_rename_show_on_the_boards(
