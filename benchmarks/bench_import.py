@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -246,6 +247,9 @@ def run_child(kind: str, *args: object, cpus: str, threads: int = 1) -> dict[str
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
     cmd = ["taskset", "-c", cpus, sys.executable, __file__, "--child", kind, *map(str, args)]
     load = os.getloadavg()[0]
+    # CPU time of the child and everything it waited for (pool workers): unlike wall time it does
+    # not depend on what else the shared machine runs.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
     peaks = {"VmRSS": 0, "RssAnon": 0}
     done = threading.Event()
@@ -272,15 +276,19 @@ def run_child(kind: str, *args: object, cpus: str, threads: int = 1) -> dict[str
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"child {kind} failed with exit status {proc.returncode}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result = json.loads(out.strip().splitlines()[-1])
     result.update(peak_rss_mb=peaks["VmRSS"] / 1024, peak_rss_anon_mb=peaks["RssAnon"] / 1024,
-                  load_avg=load, images_per_s=result["images"] / result["seconds"], cpus=cpus)
+                  load_avg=load, images_per_s=result["images"] / result["seconds"], cpus=cpus,
+                  cpu_s=cpu_s, cpu_ms_per_image=1000 * cpu_s / result["images"])
     return result
 
 
 def _print(label: str, r: dict[str, Any]) -> None:
     print(f"{label}: {r['images']:,} images in {r['seconds']:.1f} s = {r['images_per_s']:,.0f} "
-          f"images/s; peak RSS {r['peak_rss_mb']:,.0f} MB, peak RssAnon "
+          f"images/s, CPU {r['cpu_ms_per_image']:.2f} ms/image (child start included); "
+          f"peak RSS {r['peak_rss_mb']:,.0f} MB, peak RssAnon "
           f"{r['peak_rss_anon_mb']:,.0f} MB (cpus {r['cpus']}, load {r['load_avg']:.2f})",
           flush=True)
 
