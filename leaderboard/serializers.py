@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from leaderboard.models import Submission
+from leaderboard.services.ladder import withheld
 from leaderboard.services.queueinfo import estimated_wait_s, queue_position
 
 SUBMISSION_JSON_KEYS = (
@@ -34,7 +35,8 @@ def submission_json(sub: Submission) -> dict[str, Any]:
         "verified_tunable_params": sub.verified_tunable_params,
         "queue_position": position,
         "estimated_wait_s": estimated_wait_s(sub, position),
-        "results": sub.score_json if sub.status == "succeeded" else None,
+        # under the Ladder, only the scores it let onto the boards (leaderboard.services.ladder)
+        "results": sub.score_json if sub.status == "succeeded" and not withheld(sub) else None,
     }
 
 

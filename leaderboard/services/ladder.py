@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluator.ladder import Attempt, Step, climb
-from leaderboard.models import BoardEntry, ReplicateVector
+from leaderboard.models import BoardEntry, ReplicateVector, Status, Submission
 from leaderboard.models.boards import BoardScope, Split
 from leaderboard.services.boardties import Vectors, board_vector
 from leaderboard.services.results import decode_vector
@@ -116,3 +116,12 @@ class BoardLadder:
 
     def facets(self) -> dict[str, Any]:
         return {"margin": self.margin, "split": JUDGED_SPLIT, "notes": self.notes}
+
+
+def withheld(sub: Submission) -> bool:
+    """Under the Ladder, whether a succeeded submission's scores are kept back from its JSON: it
+    is on no board, because the ladder has not judged it yet (the next recompute does) or it made
+    no significant improvement. Staff read the raw scores in the admin."""
+    if sub.status != Status.SUCCEEDED or sub.is_reference or not sub.benchmark.ladder:
+        return False
+    return not BoardEntry.objects.filter(submission_id=sub.pk).exists()
