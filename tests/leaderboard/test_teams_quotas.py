@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from leaderboard.models import Participation, Submission, Team
@@ -84,3 +86,52 @@ def test_the_upload_form_names_its_team(
     made = _post(client, benchmark, tiny_bundles, team="lab-a")
     assert made.status_code == 302
     assert Submission.objects.get().team == mine
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks are PostgreSQL's; SQLite has none"
+)
+def test_two_members_uploading_at_once_cannot_both_pass_one_quota(
+    alice: Any,
+    bob: Any,
+    benchmark: Any,
+    predictions: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both uploads are inside their transactions, past their own user's lock, when they reach
+    the team's: without that lock both would count zero attempts and both be recorded."""
+    import leaderboard.services.submissions as service
+
+    settings.MEDVTAB_QUOTA_ATTEMPTS = 1
+    lab = teams.create_team(alice, "Lab A")
+    teams.accept(teams.invite(lab, alice, "bob"), bob)
+    together = threading.Barrier(2, timeout=20)
+    original = service.enter
+
+    def enter_then_wait(*args: Any) -> Team:
+        team = original(*args)
+        together.wait()
+        return team
+
+    monkeypatch.setattr(service, "enter", enter_then_wait)
+    monkeypatch.setattr(service, "enqueue", lambda pk: False)  # no scoring: only the quota
+    outcomes: list[str] = []
+    uploads = {alice: predictions(), bob: predictions()}
+
+    def upload(user: Any) -> None:
+        try:
+            submit(user, benchmark, uploads[user])
+            outcomes.append("recorded")
+        except QuotaExceeded:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(u,)) for u in (alice, bob)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["recorded", "refused"]
+    assert Submission.objects.filter(team=lab).count() == 1
