@@ -46,7 +46,7 @@ v1 = [
         name="api-leaderboard",
     ),
     path("snapshots/", views_snapshots.SnapshotList.as_view(), name="api-snapshots"),
-    path("snapshots/<str:key>/", views_snapshots.SnapshotDetail.as_view(), name="api-snapshot"),
+    path("snapshots/<str:slug>/", views_snapshots.SnapshotDetail.as_view(), name="api-snapshot"),
     path("findings/<str:benchmark>/", findings.Findings.as_view(), name="api-findings"),
     path("teams/", views_teams.TeamCollection.as_view(), name="api-teams"),
     # before teams/<slug>/: the slug "invitations" is reserved (leaderboard.models.teams)

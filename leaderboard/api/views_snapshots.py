@@ -4,18 +4,16 @@ Anonymous callers may read them, like the boards they froze."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard.api.exceptions import ApiError
-from leaderboard.api.params import query_slug, slug_query
+from leaderboard.api.params import is_slug, query_slug, slug_path, slug_query
 from leaderboard.api.serializers import SnapshotDetailSerializer, SnapshotSerializer
 from leaderboard.models import Benchmark
 from leaderboard.services.snapshots import find, list_snapshots, snapshot_json, snapshot_meta
-
-KEY_SCHEMA = {"type": "string", "pattern": "^[0-9]+$|^[-a-zA-Z0-9_]+$", "maxLength": 160}
 
 
 class SnapshotList(APIView):
@@ -39,16 +37,12 @@ class SnapshotDetail(APIView):
     """One snapshot by id or slug, with its citation, columns and rows."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "key", KEY_SCHEMA, OpenApiParameter.PATH, description="snapshot id or slug"
-            )
-        ],
+        parameters=[slug_path("slug", "the snapshot's slug, or its id")],
         responses=SnapshotDetailSerializer,
     )
-    def get(self, request: Request, key: str) -> Response:
-        snapshot = find(key) if len(key) <= 160 else None
+    def get(self, request: Request, slug: str) -> Response:
+        snapshot = find(slug) if is_slug(slug) else None
         if snapshot is None:
-            raise ApiError(f"no snapshot '{key}'", code="not_found", status_code=404)
+            raise ApiError(f"no snapshot '{slug}'", code="not_found", status_code=404)
         url = request.build_absolute_uri(f"/snapshots/{snapshot.slug}/")
         return Response(snapshot_json(snapshot, url))

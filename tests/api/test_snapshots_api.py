@@ -55,7 +55,7 @@ def test_unknown_snapshots_and_benchmarks_are_json_404s(snapshot: Any, api: Any)
 
 def test_the_schema_declares_both_endpoints_readable_anonymously(api: Any) -> None:
     schema = api.get("/api/schema/?format=json").json()
-    for path in ("/api/v1/snapshots/", "/api/v1/snapshots/{key}/"):
+    for path in ("/api/v1/snapshots/", "/api/v1/snapshots/{slug}/"):
         operation = schema["paths"][path]["get"]
         assert {} in operation["security"]
     detail = schema["components"]["schemas"]["SnapshotDetail"]["properties"]
