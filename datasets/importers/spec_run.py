@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,12 +246,3 @@ def _import_task(
     pairs = summaries[-1].duplicates if summaries else {}
     return meta, {f"{kept}>{dropped}": n for (kept, dropped), n in pairs.items()}
 
-
-def inline_patient_ids(npz_path: Path) -> bool:
-    """Whether a MedMNIST-layout file carries patient-id arrays (read from the zip directory)."""
-    try:
-        with zipfile.ZipFile(npz_path) as archive:
-            names = set(archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False  # the importer reports an unreadable file with its own message
-    return any(f"{s}_patient_ids.npy" in names for s in ("train", "val", "test"))

@@ -3,6 +3,7 @@ generator), with the spec's options as the importer's keyword arguments."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,6 @@ def run_importer(
 
 def _medmnist_ood(task: SpecTask, files: dict[str, Path]) -> dict[str, Any]:
     """MedMNIST files decide ``patient`` by carrying patient ids; the spec's level must agree."""
-    from datasets.importers.spec_run import inline_patient_ids
-
     level = task.options.get("ood_level")
     has_ids = "patient_ids_file" in files or inline_patient_ids(files["file"])
     if level is None:
@@ -99,3 +98,13 @@ def preset_names() -> list[str]:
     from datasets.importers.presets import presets
 
     return presets().names()
+
+
+def inline_patient_ids(npz_path: Path) -> bool:
+    """Whether a MedMNIST-layout file carries patient-id arrays (read from the zip directory)."""
+    try:
+        with zipfile.ZipFile(npz_path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False  # the importer reports an unreadable file with its own message
+    return any(f"{s}_patient_ids.npy" in names for s in ("train", "val", "test"))
