@@ -27,12 +27,13 @@ from tests.cluster.stage import BENCH, build
 pytestmark = pytest.mark.cluster
 
 
-def _bucket() -> None:
+def _bucket() -> bool:
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=S3_URL, aws_access_key_id="bed",
                       aws_secret_access_key="bed-secret", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
+    return True
 
 
 def _boot(cluster: Cluster) -> list[str]:
@@ -42,7 +43,7 @@ def _boot(cluster: Cluster) -> list[str]:
     cluster.start_redis()
     cluster.start_store()
     with cluster.net.inside("client"):
-        wait_for(lambda: _bucket() is None, 30, "the S3 server on the store host")
+        wait_for(_bucket, 30, "the S3 server on the store host")
     cluster.run("web", entrypoint("migrate"))
     cluster.run("cpu1", entrypoint("manage", "sync_tasks", "--benchmark", BENCH))
     tokens = create_tokens(cluster, ["operator", "loadtest"])
