@@ -126,44 +126,53 @@ def _submissions(ids: list[int]) -> dict[int, tuple[str, str]]:
     return {pk: (team or owner, ev or "") for pk, team, owner, ev in found.values_list(*fields)}
 
 
+def _new_snapshot(
+    request: SnapshotRequest,
+    board: Board,
+    f: BoardFilters,
+    phase: Phase | None,
+    evaluator_versions: set[str],
+) -> BoardSnapshot:
+    moment = timezone.now()
+    state = BoardState.objects.filter(benchmark=board.benchmark).first()
+    return BoardSnapshot(
+        slug=_slug(board, f, phase, moment),
+        title=request.title or _title(board, f, phase, moment),
+        benchmark=board.benchmark,
+        benchmark_slug=board.benchmark.slug,
+        benchmark_name=board.benchmark.name,
+        board=board.slug,
+        board_name=board.name,
+        phase=phase,
+        phase_name=phase.name if phase else "",
+        protocol=f.protocol,
+        split=f.split,
+        track=f.track,
+        filters=f.params(page=1, ipage=1),
+        benchmark_version=current_version(board),
+        evaluator_version=EVALUATOR_VERSION,
+        evaluator_versions=sorted(evaluator_versions - {""}),
+        task_versions={t.slug: t.version for t in board.benchmark.tasks.order_by("slug")},
+        tasks=[t.slug for t in board.tasks],
+        columns=[*columns(board, f), TEAM_COLUMN],
+        board_generation=state.generation if state else 0,
+        created_at=moment,
+        created_by=request.created_by,
+    )
+
+
 def freeze(request: SnapshotRequest, *, phase: Phase | None = None) -> BoardSnapshot:
     """Recompute the benchmark's boards (results may have landed since the last recompute), then
     write the board under the request's filters as one immutable snapshot."""
     request.check()
-    board = _board(request)
-    recompute(board.benchmark)
+    recompute(_board(request).benchmark)
     board = _board(request)  # with the state the recompute wrote
     f = _filters(request)
     cols = columns(board, f)
     rows = [dict(zip(cols, r, strict=True)) for r in export_rows(board, f)]
     subs = _submissions([r["submission_id"] for r in rows])
-    moment = timezone.now()
-    state = BoardState.objects.filter(benchmark=board.benchmark).first()
     with transaction.atomic():
-        snapshot = BoardSnapshot(
-            slug=_slug(board, f, phase, moment),
-            title=request.title or _title(board, f, phase, moment),
-            benchmark=board.benchmark,
-            benchmark_slug=board.benchmark.slug,
-            benchmark_name=board.benchmark.name,
-            board=board.slug,
-            board_name=board.name,
-            phase=phase,
-            phase_name=phase.name if phase else "",
-            protocol=f.protocol,
-            split=f.split,
-            track=f.track,
-            filters=f.params(page=1, ipage=1),
-            benchmark_version=current_version(board),
-            evaluator_version=EVALUATOR_VERSION,
-            evaluator_versions=sorted({ev for _, ev in subs.values() if ev}),
-            task_versions={t.slug: t.version for t in board.benchmark.tasks.order_by("slug")},
-            tasks=[t.slug for t in board.tasks],
-            columns=[*cols, TEAM_COLUMN],
-            board_generation=state.generation if state else 0,
-            created_at=moment,
-            created_by=request.created_by,
-        )
+        snapshot = _new_snapshot(request, board, f, phase, {ev for _, ev in subs.values()})
         snapshot.save()
         frozen = [_row(i, r, subs.get(r["submission_id"], ("", ""))[0]) for i, r in enumerate(rows)]
         for row in frozen:
