@@ -243,3 +243,18 @@ def test_the_admin_shows_snapshots_read_only(board: dict[str, Submission], clien
     ladder = client.get(f"/admin/leaderboard/benchmark/{snapshot.benchmark_id}/change/")
     assert 'name="ladder"' in ladder.content.decode()
     assert 'name="ladder_margin"' in ladder.content.decode()
+
+
+def test_the_database_keeps_one_snapshot_per_phase_board_and_protocol(
+    board: dict[str, Submission], benchmark: Benchmark
+) -> None:
+    from django.db import IntegrityError
+
+    now = timezone.now()
+    phase = make_phase(benchmark, "final", now - 3 * DAY, now - DAY)
+    freeze(SnapshotRequest("tiny-bench"), phase=phase)
+    with pytest.raises(IntegrityError):  # what a second worker racing the first one meets
+        freeze(SnapshotRequest("tiny-bench"), phase=phase)
+    assert BoardSnapshot.objects.count() == 1
+    freeze(SnapshotRequest("tiny-bench", protocol="1k"), phase=phase)  # another protocol: fine
+    assert BoardSnapshot.objects.count() == 2
