@@ -66,13 +66,15 @@ class BoardLadder:
     def apply(
         self, rows: list[BoardEntry], scope: str, board: str, slugs: list[str]
     ) -> list[BoardEntry]:
-        """The rows the board keeps (references always: they pick no winner)."""
+        """The rows the board keeps. The server's reference and baselines always stay: they are
+        run by staff, one per method, so nobody probes with them."""
+        exempt = self.references | {e.submission_id for e in rows if e.is_baseline}
         if scope == BoardScope.MODALITY:
-            keep = self.overall_shown | self.references
+            keep = self.overall_shown | exempt
             return [e for e in rows if e.submission_id in keep]
         groups: dict[tuple[tuple[str, int], str], list[BoardEntry]] = defaultdict(list)
         for e in rows:
-            if e.submission_id not in self.references:
+            if e.submission_id not in exempt:
                 groups[(_team(e), e.protocol)].append(e)
         shown: set[int] = set()
         notes: list[dict[str, Any]] = []
@@ -88,7 +90,7 @@ class BoardLadder:
         self.notes[board] = sorted(
             notes, key=lambda n: (n["protocol"], n["team"], n["submission_id"])
         )
-        return [e for e in rows if e.submission_id in shown or e.submission_id in self.references]
+        return [e for e in rows if e.submission_id in shown or e.submission_id in exempt]
 
     def _climb(self, group: list[BoardEntry], slugs: list[str]) -> list[Step]:
         vectors = _vectors([e.submission_id for e in group], slugs)

@@ -30,13 +30,22 @@ def _media(settings: Any, tmp_path: Path) -> None:
 
 
 def _add(
-    user: Any, bench: Benchmark, root: Path, v: float, *, paired: bool, seed: int, offset: float
+    user: Any,
+    bench: Benchmark,
+    root: Path,
+    v: float,
+    *,
+    paired: bool,
+    seed: int,
+    offset: float,
+    **fields: Any,
 ) -> Submission:
     """Scores ``v`` on every task; ``paired``: the same bootstrap noise as the other paired
     submissions (the resamples line up, so small gains are significant)."""
     noise = SHARED if paired else None
     score = make_score(root, {s: (v, v - 0.1) for s in ALL}, noise=noise, seed=seed)
-    return scored_submission(user, bench, score, method_name="m", finished_offset_s=offset)
+    fields.setdefault("method_name", "m")
+    return scored_submission(user, bench, score, finished_offset_s=offset, **fields)
 
 
 @pytest.fixture
@@ -130,3 +139,14 @@ def test_switching_the_ladder_in_the_admin_recomputes_the_boards(
             )
         assert calls == expected
     assert Benchmark.objects.get(pk=benchmark.pk).ladder is True
+
+
+def test_the_servers_baselines_are_not_laddered(laddered: Benchmark, tiny_bundles: Path) -> None:
+    staff = make_user("baselines", staff=True)
+    subs = [
+        _add(staff, laddered, tiny_bundles, v, paired=False, seed=i, offset=i, is_baseline=True,
+             method_name=name)
+        for i, (v, name) in enumerate([(0.8, "linear-probe"), (0.79, "lora"), (0.81, "adapter")])
+    ]  # fmt: skip
+    recompute(laddered)
+    assert _shown(laddered, scope="overall") == {s.pk for s in subs}
