@@ -17,6 +17,7 @@ from leaderboard.accounts import verified_required
 from leaderboard.forms.submission import SubmissionForm
 from leaderboard.models import Result, Submission
 from leaderboard.serializers import submission_json
+from leaderboard.services.ladder import withheld
 from leaderboard.services.permissions import can_cancel, can_rerun, can_view, is_insider
 from leaderboard.services.phases import PhaseClosed
 from leaderboard.services.submissions import (
@@ -101,6 +102,9 @@ def _results_table(sub: Submission) -> list[dict[str, object]]:
 
 def _context(request: HttpRequest, sub: Submission) -> dict[str, object]:
     insider = is_insider(sub, request.user)
+    # under the Ladder the page shows only what the boards show (leaderboard.services.ladder)
+    scores_kept_back = withheld(sub)
+    shown = sub.status == "succeeded" and not scores_kept_back
     return {
         "sub": sub,
         "data": submission_json(sub),
@@ -108,9 +112,10 @@ def _context(request: HttpRequest, sub: Submission) -> dict[str, object]:
         "show_staff_log": getattr(request.user, "is_staff", False),
         "can_cancel": can_cancel(sub, request.user),
         "can_rerun": request.user.is_authenticated and can_rerun(sub, request.user),
-        "rows": _results_table(sub) if sub.status == "succeeded" else [],
+        "scores_kept_back": scores_kept_back,
+        "rows": _results_table(sub) if shown else [],
         "aggregates": sub.aggregates.select_related("modality").order_by("scope", "modality__order")
-        if sub.status == "succeeded"
+        if shown
         else [],
     }
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from leaderboard.models import Benchmark
 from leaderboard.serializers import submission_json
@@ -33,3 +34,22 @@ def test_the_json_withholds_what_the_ladder_did_not_show(
     Benchmark.objects.filter(pk=laddered.pk).update(ladder=False)
     probe.refresh_from_db()
     assert submission_json(probe)["results"] == probe.score_json  # no Ladder: all shown
+
+
+def test_the_page_withholds_what_the_ladder_did_not_show(
+    laddered: Benchmark, tiny_bundles: Path, settings: Any
+) -> None:
+    settings.MEDVTAB_API_RATES = {"anon": "10000/min", "user": "10000/min", "upload": "10000/min"}
+    ann = make_user("ann")
+    first = _add(ann, laddered, tiny_bundles, 0.80, paired=True, seed=0, offset=0)
+    probe = _add(ann, laddered, tiny_bundles, 0.805, paired=False, seed=9, offset=10)
+    recompute(laddered)
+    client = Client()
+    client.force_login(ann)  # even its owner sees only what the boards show
+    shown = client.get(f"/submissions/{first.pk}/").content.decode()
+    kept = client.get(f"/submissions/{probe.pk}/").content.decode()
+    assert 'id="results"' in shown and 'id="ladder-withheld"' not in shown
+    assert 'id="results"' not in kept and 'id="aggregates"' not in kept
+    assert 'id="ladder-withheld"' in kept
+    status = client.get(f"/submissions/{probe.pk}/status.json").json()
+    assert 'id="results"' not in status["body_html"]
