@@ -323,6 +323,24 @@ class LeaderboardRowSerializer(serializers.Serializer):
     tasks = serializers.DictField(child=CellSerializer(), help_text="per task, on the split/metric")
 
 
+class LadderNoteSerializer(serializers.Serializer):
+    protocol = serializers.CharField()
+    team = serializers.CharField()
+    method = serializers.CharField()
+    submission_id = serializers.IntegerField(help_text="the entry whose score stays shown")
+    held = serializers.IntegerField(
+        help_text="later attempts that made no significant improvement on it"
+    )
+
+
+class LadderSerializer(serializers.Serializer):
+    margin = serializers.FloatField(
+        help_text="a new entry is shown when the paired 95% CI's lower end of new − shown exceeds it"
+    )
+    split = serializers.CharField(help_text="the split the ladder judges on")
+    notes = LadderNoteSerializer(many=True, help_text="no significant improvement, per team")
+
+
 class LeaderboardPageSerializer(serializers.Serializer):
     benchmark = serializers.CharField()
     board = serializers.CharField(
@@ -336,6 +354,9 @@ class LeaderboardPageSerializer(serializers.Serializer):
     num_ipages = serializers.IntegerField()
     results = LeaderboardRowSerializer(many=True, help_text="ranked rows, in the page's order")
     incomplete = LeaderboardRowSerializer(many=True, help_text="entries missing a task")
+    ladder = LadderSerializer(
+        required=False, help_text="only when the benchmark reports under the Ladder"
+    )
 
 
 class SnapshotExportsSerializer(serializers.Serializer):

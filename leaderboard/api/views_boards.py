@@ -204,7 +204,7 @@ def board_page(board: Board, f: BoardFilters) -> dict[str, Any]:
     qs = ordered(filtered(board, f), board, f)
     rows, page, pages = page_of(qs.filter(complete=True), f.page)
     incomplete, ipage, ipages = page_of(qs.filter(complete=False), f.ipage)
-    return {
+    out: dict[str, Any] = {
         "benchmark": board.benchmark.slug,
         "board": board.slug,
         "filters": f.params(page=1, ipage=1),
@@ -216,3 +216,7 @@ def board_page(board: Board, f: BoardFilters) -> dict[str, Any]:
         "results": [row_json(e, board, f) for e in rows],
         "incomplete": [row_json(e, board, f) for e in incomplete],
     }
+    ladder = board.ladder(f.protocol)
+    if ladder is not None:  # added only under the Ladder, as in the board export
+        out["ladder"] = ladder
+    return out

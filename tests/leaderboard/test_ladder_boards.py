@@ -85,6 +85,7 @@ def test_an_insignificant_gain_keeps_the_shown_score_everywhere(
     assert {int(r["submission_id"]) for r in table} == {first.pk, other.pk}
     api = client.get("/api/v1/leaderboards/tiny-bench/?all=true").json()
     assert {r["submission_id"] for r in api["results"]} == {first.pk, other.pk}
+    assert api["ladder"]["notes"] == exported["ladder"]["notes"]
     history = BoardState.objects.get(benchmark=laddered).history["overall"]["full:test_id"]
     assert probe.pk not in {step[3] for step in history}
 
@@ -117,6 +118,7 @@ def test_without_the_ladder_every_submission_shows(
     assert _shown(benchmark) == {first.pk, probe.pk}
     assert 'id="board-ladder"' not in client.get("/b/tiny-bench/").content.decode()
     assert "ladder" not in client.get("/b/tiny-bench/export.json").json()
+    assert "ladder" not in client.get("/api/v1/leaderboards/tiny-bench/").json()
 
 
 def test_switching_the_ladder_in_the_admin_recomputes_the_boards(
