@@ -258,3 +258,11 @@ def test_the_database_keeps_one_snapshot_per_phase_board_and_protocol(
     assert BoardSnapshot.objects.count() == 1
     freeze(SnapshotRequest("tiny-bench", protocol="1k"), phase=phase)  # another protocol: fine
     assert BoardSnapshot.objects.count() == 2
+
+
+def test_the_board_links_to_the_snapshots(board: dict[str, Submission], client: Client) -> None:
+    snapshot = _freeze()
+    page = client.get("/b/tiny-bench/").content.decode()
+    link = page.split('id="snapshots-link"', 1)[0].rsplit("<a ", 1)[1]
+    assert 'href="/snapshots/"' in link
+    assert f"/snapshots/{snapshot.slug}/" in client.get("/snapshots/").content.decode()
