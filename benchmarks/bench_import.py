@@ -301,43 +301,43 @@ def check_disk(folder: Path, needed: int) -> None:
         raise SystemExit(f"not enough free disk under {folder}; use --workdir or --images")
 
 
+def _counts(n: int) -> dict[str, int]:
+    """PathMNIST's split proportions scaled to ``n`` images."""
+    return {s: max(10, round(v * n / sum(PATHMNIST.values()))) for s, v in PATHMNIST.items()}
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def bench_npz(work: Path, n_images: int, n_reference: int, n_compressed: int,
               chunk: int) -> dict[str, Any]:
-    scale = n_images / sum(PATHMNIST.values())
-    counts = {s: max(10, round(n * scale)) for s, n in PATHMNIST.items()}
     t = time.perf_counter()
-    npz = work / "pathmnist_224.npz"
-    n = write_medmnist_npz(npz, counts)
-    print(f"stand-in: {n:,} images, {npz.stat().st_size / 1e9:.2f} GB in "
-          f"{time.perf_counter() - t:.0f} s", flush=True)
+    npz, data = work / "pathmnist_224.npz", work / "data"
+    n = write_medmnist_npz(npz, _counts(n_images))
     out: dict[str, Any] = {"file_gb": npz.stat().st_size / 1e9}
-    out["import"] = run_child("import_npz", npz, work / "data", chunk, cpus="1")
+    print(f"stand-in: {n:,} images, {out['file_gb']:.2f} GB in {time.perf_counter() - t:.0f} s",
+          flush=True)
+    out["import"] = run_child("import_npz", npz, data, chunk, cpus="1")
     _print("(1) import_medmnist, stored .npz", out["import"])
-    bundle = work / "data"
-    out["bundle_gb"] = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) / 1e9
-    shutil.rmtree(bundle)
-    npz.unlink()
-    small = {s: max(10, round(v * n_reference / sum(PATHMNIST.values())))
-             for s, v in PATHMNIST.items()}
-    ref_npz = work / "ref_224.npz"
-    write_medmnist_npz(ref_npz, small, seed=1)
-    (work / "raw").mkdir()
-    out["raw_reference"] = run_child("raw_npz", ref_npz, work / "raw", cpus="1")
+    out["bundle_gb"] = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 1e9
+    _remove(data, npz)
+    ref, raw = work / "ref_224.npz", work / "raw"
+    write_medmnist_npz(ref, _counts(n_reference), seed=1)
+    raw.mkdir()
+    out["raw_reference"] = run_child("raw_npz", ref, raw, cpus="1")
     _print("    reference: np.load + np.save of every key (smaller file)", out["raw_reference"])
-    out["import_small"] = run_child("import_npz", ref_npz, work / "data-small", chunk, cpus="1")
+    out["import_small"] = run_child("import_npz", ref, data, chunk, cpus="1")
     _print("    import_medmnist of that smaller file", out["import_small"])
-    for path in (ref_npz, work / "raw", work / "data-small"):
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    comp = {s: max(10, round(v * n_compressed / sum(PATHMNIST.values())))
-            for s, v in PATHMNIST.items()}
-    comp_npz = work / "compressed_224.npz"
-    write_medmnist_npz(comp_npz, comp, compress=True, seed=2)
-    out["compressed_ratio"] = comp_npz.stat().st_size / (sum(comp.values()) * SIZE * SIZE * 3)
-    out["import_compressed"] = run_child("import_npz", comp_npz, work / "data-c", chunk, cpus="1")
+    _remove(ref, raw, data)
+    comp = work / "compressed_224.npz"
+    n = write_medmnist_npz(comp, _counts(n_compressed), compress=True, seed=2)
+    out["compressed_ratio"] = comp.stat().st_size / (n * SIZE * SIZE * CHANNELS)
+    out["import_compressed"] = run_child("import_npz", comp, data, chunk, cpus="1")
     _print(f"(1b) import_medmnist, deflated .npz (size {out['compressed_ratio']:.2f} of raw)",
            out["import_compressed"])
-    shutil.rmtree(work / "data-c")
-    comp_npz.unlink()
+    _remove(data, comp)
     return out
 
 
@@ -351,8 +351,7 @@ def bench_manifest(work: Path, n: int) -> dict[str, Any]:
            "decode_reference": run_child("decode", manifest, cpus="1")}
     _print("(2) import_manifest, 2 workers", out["import"])
     _print("    reference: decode + resize loop, one process", out["decode_reference"])
-    shutil.rmtree(folder)
-    shutil.rmtree(work / "data-m")
+    _remove(folder, work / "data-m")
     return out
 
 
@@ -420,6 +419,9 @@ def extrapolate(res: dict[str, Any]) -> dict[str, Any]:
     return {
         "bundle_gb_mixed": n * per_image / 1e9, "bundle_gb_all_colour": n * SIZE * SIZE * 3 / 1e9,
         "import_hours_npz": n / npz_rate / 3600, "import_hours_manifest": n / man_rate / 3600,
+        "import_hours_npz_deflated": n / res["npz"]["import_compressed"]["images_per_s"] / 3600,
+        # import_benchmark hashes each source once (SHA-256, about 0.6 GB/s here).
+        "hash_hours_sources": n * per_image / 0.6e9 / 3600,
         "peak_rss_anon_mb_import": max(res["npz"]["import"]["peak_rss_anon_mb"],
                                        res["manifest"]["import"]["peak_rss_anon_mb"]),
         "score_s_per_test_image": score["seconds"] / score["images"],
