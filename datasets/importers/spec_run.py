@@ -151,7 +151,8 @@ def _plan(
     pending = read_record(_pending_path(root, spec.slug, task.slug))
     record = source_record(spec, task, from_dir, previous=recorded or pending, verify=verify,
                            on_hash=on_hash)
-    if not _exists(root, spec.slug, task.slug):
+    # The generator itself decides whether a synthetic task on disk is what it would write.
+    if task.kind == "synthetic" or not _exists(root, spec.slug, task.slug):
         return _Plan(task, record, "absent")
     if recorded is not None and recorded["key"] == record["key"]:
         return _Plan(task, {**recorded, "files": record["files"]}, "current")
@@ -168,8 +169,7 @@ def plan_spec(
     """Hash every source and decide per task; a changed task is refused unless ``replace``."""
     check_sources(spec, from_dir)
     plans = [_plan(spec, t, Path(from_dir), Path(root), verify, on_hash) for t in spec.tasks]
-    # The generator decides itself whether a synthetic task on disk is what it would write.
-    changed = [p.task for p in plans if p.state == "changed" and p.task.kind != "synthetic"]
+    changed = [p.task for p in plans if p.state == "changed"]
     if changed and not replace:
         raise SpecError([
             f"{spec.path}: {t.where} ({t.slug}): task {spec.slug}/{t.slug} already exists but was "

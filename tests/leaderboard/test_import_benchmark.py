@@ -17,6 +17,8 @@ from tests.datasets.helpers import medmnist_arrays
 
 pytestmark = pytest.mark.django_db
 
+REPO = Path(__file__).resolve().parents[2]
+
 HEAD = """
 [benchmark]
 slug = "stand-in"
@@ -205,9 +207,26 @@ def test_synthetic_tasks_import_through_a_spec(data_root: Path, tmp_path: Path) 
     call_command("import_benchmark", str(spec), "--from", str(tmp_path), stdout=out)
     derm = Task.objects.get(slug="derm-synth")
     assert derm.synthetic and derm.ood_level == "patient" and derm.image_size == 16
+    before = mtimes(data_root)
     again = io.StringIO()
     call_command("import_benchmark", str(spec), "--from", str(tmp_path), stdout=again)
-    assert "already imported, skipping" in again.getvalue()
+    assert "[1/1] derm-synth: importing" in again.getvalue()
+    assert mtimes(data_root) == before  # the generator found its task current and kept it
+
+
+def test_the_demo_spec_matches_create_demo_benchmark(data_root: Path) -> None:
+    call_command("create_demo_benchmark", "--scale", "0.05", "--image-size", "16",
+                 stdout=io.StringIO())
+    before = mtimes(data_root)
+    text = (REPO / "specs" / "med-vtab-mini.toml").read_text().replace(
+        "image_size = 64", "image_size = 16").replace("scale = 1.0", "scale = 0.05")
+    spec = data_root.parent / "mini.toml"
+    spec.write_text(text)
+    out = io.StringIO()
+    call_command("import_benchmark", str(spec), "--from", str(data_root.parent), stdout=out)
+    assert mtimes(data_root) == before  # the same six tasks, byte for byte: nothing rewritten
+    assert "med-vtab-mini: 0 task(s) registered, 6 updated" in out.getvalue()
+    assert Benchmark.objects.get(slug="med-vtab-mini").name == "Med-VTAB-mini (synthetic)"
 
 
 def test_summary_counts_duplicates_dropped_per_pair(data_root: Path, source: Path) -> None:
