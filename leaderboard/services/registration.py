@@ -55,7 +55,7 @@ def read_benchmark_info(root: Path, slug: str) -> dict[str, object]:
 def write_benchmark_info(root: Path, slug: str, info: dict[str, object]) -> None:
     path = Path(root) / "public" / slug / "benchmark.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def _modality(benchmark: Benchmark, slug: str, names: dict[str, str], order: list[str]) -> Modality:

@@ -54,3 +54,17 @@ def test_sync_tasks_command(tiny_bundles: Path, capsys: pytest.CaptureFixture[st
     assert "tiny-bench: 3 task(s) registered" in capsys.readouterr().out
     with pytest.raises(CommandError, match="no task bundles for benchmark 'nope'"):
         call_command("sync_tasks", "--benchmark", "nope")
+
+
+def test_modalities_keep_the_order_benchmark_json_gives(tiny_bundles: Path) -> None:
+    from leaderboard.services.registration import read_benchmark_info, write_benchmark_info
+
+    # not alphabetical: the boards and navigation follow the order written
+    info = {"name": "Tiny", "modalities": {"xray": "X-ray", "ct-oct": "CT/OCT", "colour": "Colour"}}
+    write_benchmark_info(tiny_bundles, "tiny-bench", info)
+    assert list(read_benchmark_info(tiny_bundles, "tiny-bench")["modalities"]) == [
+        "xray", "ct-oct", "colour"
+    ]
+    sync_benchmark(tiny_bundles, "tiny-bench")
+    ordered = Modality.objects.filter(benchmark__slug="tiny-bench").order_by("order")
+    assert list(ordered.values_list("slug", flat=True)) == ["xray", "ct-oct", "colour"]
