@@ -84,7 +84,7 @@ class BenchmarkSpec:
     tasks: tuple[SpecTask, ...]
 
     def info(self) -> dict[str, object]:
-        """The benchmark.json that registration reads (name, description, modality names)."""
+        """The benchmark.json that registration reads (name, description, modality names and order)."""
         return {"name": self.name, "description": self.description,
                 "modalities": dict(self.modalities)}
 
@@ -174,7 +174,7 @@ def _benchmark(check: _Checker, table: dict[str, Any]) -> dict[str, str]:
 
 
 def _modalities(check: _Checker, table: dict[str, Any]) -> dict[str, str]:
-    """Modality slug → display name, in the spec's order."""
+    """Modality slug → display name, in the spec's order (the order the boards show)."""
     out: dict[str, str] = {}
     for slug, name in table.items():
         key = f"modalities.{slug}"
