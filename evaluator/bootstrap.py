@@ -16,7 +16,9 @@ import numpy as np
 
 CI_LEVEL = 0.95
 _CACHE: OrderedDict[tuple[str, str, str, int, int, int], np.ndarray] = OrderedDict()
-_CACHE_SIZE = 64
+# Bounded by bytes, not entries: one large split's counts (1,000 replicates x 300k patients) are
+# 2.4 GB, more than a worker should keep between submissions; such matrices are not kept at all.
+_CACHE_BYTES = 512 * 2**20
 
 
 def resample_seed(task: str, version: str, split: str, seed: int) -> int:
@@ -25,29 +27,51 @@ def resample_seed(task: str, version: str, split: str, seed: int) -> int:
     return int.from_bytes(digest[:16], "little")
 
 
-def resample_counts(
+# Draw counts are made this many matrix entries at a time, so that the int64 draws and their
+# bincount never hold more than a few tens of MB, whatever the number of patients (a 300k-patient
+# split with 1,000 replicates would otherwise hold three 2.4 GB intermediates beside the result).
+_DRAW_BLOCK = 4_000_000
+
+
+def bootstrap_counts(
     task: str, version: str, split: str, seed: int, n_patients: int, replicates: int
 ) -> np.ndarray:
-    """(replicates x n_patients) draw counts; identical for every submission to the task."""
+    """((1 + replicates) x n_patients) float64 weights: row 0 all ones (the point estimate), then
+    each replicate's draw counts; identical for every submission to the task. Read-only, cached."""
     key = (task, version, split, seed, n_patients, replicates)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
     rng = np.random.Generator(np.random.PCG64(resample_seed(task, version, split, seed)))
-    draws = rng.integers(0, n_patients, size=(replicates, n_patients), dtype=np.int64)
-    draws += np.arange(replicates, dtype=np.int64)[:, None] * n_patients
-    counts = np.bincount(draws.ravel(), minlength=replicates * n_patients)
-    counts = counts.reshape(replicates, n_patients).astype(np.float64)
-    counts.setflags(write=False)
+    out = np.empty((1 + replicates, n_patients), dtype=np.float64)
+    out[0] = 1.0
+    # Consecutive blocks of rows consume the generator exactly as one (replicates, n) call would,
+    # so the counts do not depend on the block size.
+    block = max(1, _DRAW_BLOCK // max(1, n_patients))
+    for start in range(0, replicates, block):
+        rows = min(block, replicates - start)
+        draws = rng.integers(0, n_patients, size=(rows, n_patients), dtype=np.int64)
+        draws += np.arange(rows, dtype=np.int64)[:, None] * n_patients
+        counts = np.bincount(draws.ravel(), minlength=rows * n_patients)
+        out[1 + start : 1 + start + rows] = counts.reshape(rows, n_patients)
+    out.setflags(write=False)
+    _remember(key, out)
+    return out
+
+
+def _remember(key: tuple[str, str, str, int, int, int], counts: np.ndarray) -> None:
+    if counts.nbytes > _CACHE_BYTES:
+        return
     _CACHE[key] = counts
-    if len(_CACHE) > _CACHE_SIZE:
+    while sum(c.nbytes for c in _CACHE.values()) > _CACHE_BYTES:
         _CACHE.popitem(last=False)
-    return counts
 
 
-def with_point_row(counts: np.ndarray) -> np.ndarray:
-    """Prepend the all-ones row (each patient once: the original data set)."""
-    return np.vstack([np.ones((1, counts.shape[1])), counts])
+def resample_counts(
+    task: str, version: str, split: str, seed: int, n_patients: int, replicates: int
+) -> np.ndarray:
+    """(replicates x n_patients) draw counts: ``bootstrap_counts`` without its point row."""
+    return bootstrap_counts(task, version, split, seed, n_patients, replicates)[1:]
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 from datasets.bundle import TEST_SPLITS, BundleError, SplitData, TaskMeta, list_tasks, load_split
 from evaluator import EVALUATOR_VERSION
 from evaluator.aggregate import aggregates
-from evaluator.bootstrap import PatientIndex, percentile_ci, resample_counts, with_point_row
+from evaluator.bootstrap import PatientIndex, bootstrap_counts, percentile_ci
 from evaluator.errors import SubmissionInvalid
 from evaluator.limits import DEFAULT_LIMITS, Limits
 from evaluator.metrics import SplitContext, metrics_for, primary_metric
@@ -96,10 +96,9 @@ def score_split(
     assert truth.labels is not None and truth.patient_ids is not None
     patients = PatientIndex.from_ids(truth.patient_ids)
     if bootstrap > 0:
-        draws = resample_counts(
+        counts = bootstrap_counts(
             meta.slug, meta.version, split, seed, patients.n_patients, bootstrap
         )
-        counts = with_point_row(draws)
     else:
         counts = np.ones((1, patients.n_patients))
     ctx = SplitContext(

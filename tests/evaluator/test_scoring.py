@@ -11,7 +11,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from evaluator.bootstrap import PatientIndex, percentile_ci, resample_counts, with_point_row
+from evaluator import bootstrap
+from evaluator.bootstrap import PatientIndex, bootstrap_counts, percentile_ci, resample_counts
 from evaluator.metrics import SplitContext, metrics_for
 from evaluator.scoring import score_predictions_file, score_probabilities
 from tests.evaluator.conftest import BENCH, all_test_ids, good_submission, random_probs
@@ -108,6 +109,34 @@ def test_same_resamples_for_two_submissions(bench_root, metas) -> None:
     assert np.all(r1.sum(axis=1) == 12)
 
 
+def _one_shot_counts(task: str, split: str, seed: int, n: int, replicates: int) -> np.ndarray:
+    """The counts as one (replicates, n) draw makes them: what blocks must reproduce exactly."""
+    rng = np.random.Generator(np.random.PCG64(bootstrap.resample_seed(task, "1", split, seed)))
+    draws = rng.integers(0, n, size=(replicates, n), dtype=np.int64)
+    counts = np.stack([np.bincount(row, minlength=n) for row in draws]).astype(np.float64)
+    return np.vstack([np.ones((1, n)), counts])
+
+
+@pytest.mark.parametrize("block", [1, 7, 36, 10_000])
+def test_counts_made_in_blocks_equal_one_draw(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    monkeypatch.setattr(bootstrap, "_DRAW_BLOCK", block)
+    monkeypatch.setattr(bootstrap, "_CACHE", type(bootstrap._CACHE)())
+    counts = bootstrap_counts("t", "1", "test_id", 3, 9, 41)
+    assert counts.shape == (42, 9) and counts.dtype == np.float64
+    assert np.array_equal(counts, _one_shot_counts("t", "test_id", 3, 9, 41))
+    assert np.array_equal(resample_counts("t", "1", "test_id", 3, 9, 41), counts[1:])
+
+
+def test_the_counts_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap, "_CACHE", type(bootstrap._CACHE)())
+    monkeypatch.setattr(bootstrap, "_CACHE_BYTES", 3 * 11 * 10 * 8)  # three (11 x 10) matrices
+    for seed in range(5):
+        bootstrap_counts("t", "1", "test_id", seed, 10, 10)
+    assert [key[3] for key in bootstrap._CACHE] == [2, 3, 4]  # the oldest went first
+    bootstrap_counts("t", "1", "test_id", 9, 40, 10)  # larger than the whole budget: not kept
+    assert [key[3] for key in bootstrap._CACHE] == [2, 3, 4]
+
+
 def test_perfect_predictions_score_one_with_a_degenerate_ci(bench_root, metas) -> None:
     from datasets.bundle import load_split
 
@@ -123,7 +152,7 @@ def test_perfect_predictions_score_one_with_a_degenerate_ci(bench_root, metas) -
 
 def _ctx(y, p, patients, replicates, seed):
     index = PatientIndex.from_ids(patients)
-    counts = with_point_row(resample_counts("t", "1", "test_id", seed, index.n_patients, replicates))
+    counts = bootstrap_counts("t", "1", "test_id", seed, index.n_patients, replicates)
     return SplitContext("binary", ("n", "p"), "test_id", y, p, index, counts)
 
 
