@@ -68,6 +68,9 @@ def test_a_partition_between_a_worker_host_and_db_loses_and_duplicates_nothing(
     rows = bed.wait_final(pair, 180)
     assert all(scored_once(r) for r in rows.values())
     assert {r["worker"] for r in rows.values()} == {"cpu@gpu1", "cpu@gpu2"}
+    # once all has settled, the cut-off worker's late outcome has not overwritten the result
+    late = bed.row(pk)
+    assert scored_once(late) and not late["error"], (late["status"], late["user_log"][-1500:])
 
 
 def test_a_worker_host_with_a_skewed_clock_keeps_its_live_submission(healthy: Bed) -> None:
