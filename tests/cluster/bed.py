@@ -97,8 +97,14 @@ def _setup_script(name: str, mounts: list[Mount]) -> str:
             f"mount --bind {shlex.quote(str(m.source))} {target}",
             f"mount -o remount,bind,ro {target}",
         ]
-    # last: /tmp hides the staging folder the bind mounts came from
+    # last: /tmp hides the staging folder the bind mounts came from. A checkout that itself lives
+    # under /tmp (a CI clone, say) is held open first and bound back, with its mounts, on top.
+    kept = sorted({str(p) for p in (ROOT, REPO) if p.is_relative_to("/tmp")})
+    lines += [f"exec {3 + i}<{shlex.quote(p)}" for i, p in enumerate(kept)]
     lines += ["mount -t tmpfs -o mode=1777 bed-tmp /tmp", "mount -t tmpfs -o mode=1777 bed-shm /dev/shm"]
+    for i, path in enumerate(kept):
+        lines += [f"mkdir -p {shlex.quote(path)}",
+                  f"mount --no-canonicalize --rbind /proc/self/fd/{3 + i} {shlex.quote(path)}", f"exec {3 + i}<&-"]
     lines.append(f"exec -a {MARK}{name} sleep infinity")
     return "\n".join(lines)
 
