@@ -146,6 +146,7 @@ class Network:
     """The hosts of one bed, the bridge that joins them, and the state file."""
 
     def __init__(self) -> None:
+        cleanup()  # one bed at a time: a previous one's hosts would fall out of the state file
         self.hosts: dict[str, Host] = {}
         self.created_var = False
         self.switch = self._host("switch", "", [])
