@@ -146,7 +146,7 @@ class Network:
     """The hosts of one bed, the bridge that joins them, and the state file."""
 
     def __init__(self) -> None:
-        cleanup()  # one bed at a time: a previous one's hosts would fall out of the state file
+        end_recorded_hosts()  # one bed at a time: a previous one's would drop out of the record
         self.hosts: dict[str, Host] = {}
         self.created_var = False
         self.switch = self._host("switch", "", [])
@@ -256,11 +256,16 @@ def _read_state() -> dict[str, dict[str, dict[str, int]]]:
         return {}
 
 
-def cleanup() -> None:
+def end_recorded_hosts() -> None:
     """End the hosts a previous bed recorded (each by its id, after checking it is one)."""
     for info in _read_state().get("hosts", {}).values():
         _kill_host(int(info["pid"]), None)
     STATE_FILE.unlink(missing_ok=True)
+
+
+def cleanup() -> None:
+    """End a previous bed's hosts and remove its staging folder."""
+    end_recorded_hosts()
     shutil.rmtree(WORK, ignore_errors=True)
 
 
