@@ -25,7 +25,7 @@ FINAL = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_FAILED}
 META_FIELDS = {
     "method_name": str, "method_family": str, "backbones": dict, "pretraining": str,
     "tunable_params": int, "seed": int, "description": str, "paper_url": str, "code_url": str,
-    "is_public": bool, "idempotency_key": str, "protocol": str,
+    "is_public": bool, "idempotency_key": str, "protocol": str, "team": str,
 }  # fmt: skip
 
 
@@ -84,6 +84,8 @@ def _form(args: argparse.Namespace, meta: dict[str, Any], digest: str, key: str)
             fields[name] = meta[name]
     if args.method_name:
         fields["method_name"] = args.method_name
+    if args.team:
+        fields["team"] = args.team
     out = {}
     for name, value in fields.items():
         if isinstance(value, bool):
@@ -262,6 +264,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--track", required=True, choices=["predictions", "checkpoint"])
     s.add_argument("--protocol", choices=["full", "1k"])
     s.add_argument("--method-name")
+    s.add_argument("--team", help="the team's slug (default: the team you submit for here)")
     s.add_argument("--meta", type=Path, help="JSON file with the submission's metadata")
     s.add_argument("--idempotency-key", help="default: a new key per invocation")
     s.add_argument("--validate", action="store_true", help="validate predictions first")

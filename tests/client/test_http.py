@@ -122,10 +122,13 @@ def test_upload_retried_with_the_same_idempotency_key(
     archive = tmp_path / "preds.zip"
     archive.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps({"backbones": {"backbone": "vit"}, "is_public": False, "seed": 3}))
+    meta.write_text(json.dumps(
+        {"backbones": {"backbone": "vit"}, "is_public": False, "seed": 3, "team": "lab-b"}
+    ))
     script = serve(Script("drop", (500, b"oops", {}), (201, {**SUB, "status": "queued"}, {})))
     code = main(["submit", str(archive), "--benchmark", "b", "--track", "predictions",
-                 "--meta", str(meta), "--method-name", "mine", "--json"])  # fmt: skip
+                 "--meta", str(meta), "--method-name", "mine", "--team", "lab-a",
+                 "--json"])  # fmt: skip
     assert code == 0 and json.loads(capsys.readouterr().out)["status"] == "queued"
     posts = [_fields(body, headers["Content-Type"]) for _, _, headers, body in script.requests]
     assert len(posts) == 3
@@ -139,6 +142,7 @@ def test_upload_retried_with_the_same_idempotency_key(
         b"3",
     )
     assert first["method_name"] == b"mine"
+    assert first["team"] == b"lab-a"  # the flag over --meta, as --method-name
 
 
 def test_quota_refusal_is_not_retried(serve: Any, tmp_path: Path) -> None:

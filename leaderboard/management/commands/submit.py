@@ -15,7 +15,11 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from leaderboard.models import Benchmark, Protocol, Submission, Track
 from leaderboard.serializers import EXIT_CODES, EXIT_REFUSED, EXIT_TIMEOUT, submission_json
-from leaderboard.services.submissions import SubmissionRequest, create_submission
+from leaderboard.services.submissions import (
+    StorageUnavailable,
+    SubmissionRequest,
+    create_submission,
+)
 from leaderboard.services.uploads import UploadRefused
 
 META_FIELDS = {
@@ -30,6 +34,7 @@ META_FIELDS = {
     "code_url": str,
     "is_public": bool,
     "idempotency_key": str,
+    "team": str,
 }
 
 
@@ -70,6 +75,7 @@ class Command(BaseCommand):
         parser.add_argument("--file", required=True, type=Path)
         parser.add_argument("--protocol", choices=Protocol.values, default=Protocol.FULL)
         parser.add_argument("--method-name")
+        parser.add_argument("--team", help="the team's slug (default: the user's team here)")
         parser.add_argument("--meta", type=Path, help="JSON file with the submission's metadata")
         parser.add_argument("--baseline", action="store_true", help="mark as a reference baseline")
         parser.add_argument("--private", action="store_true")
@@ -82,6 +88,9 @@ class Command(BaseCommand):
             sub = self._create(options)
         except (Refused, UploadRefused) as exc:
             self.stderr.write(f"refused: {exc}")
+            sys.exit(EXIT_REFUSED)
+        except StorageUnavailable as exc:
+            self.stderr.write(f"not stored: {exc}")
             sys.exit(EXIT_REFUSED)
         if not options["wait"]:
             self.stdout.write(json.dumps(submission_json(sub), indent=2))
@@ -135,6 +144,7 @@ class Command(BaseCommand):
                     is_public=meta.get("is_public", not options["private"]),
                     is_baseline=options["baseline"],
                     idempotency_key=meta.get("idempotency_key"),
+                    team=options["team"] or meta.get("team"),
                 )
             )
 
